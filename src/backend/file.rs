@@ -1,0 +1,178 @@
+//! `AVP_TYPE=file`: secrets from a local YAML values file (`AVP_VALUES_FILE`), for previews, CI
+//! dry runs without access to secrets, and hermetic tests.
+//!
+//! Top-level keys are secret paths as written in placeholders, optionally with `#VERSION`
+//! appended; each value maps keys to values of any YAML type.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use async_trait::async_trait;
+
+use super::{Backend, BackendError, ErrorKind};
+use crate::config::Settings;
+use crate::secret::{SecretData, SecretRef};
+use crate::value::Value;
+
+pub struct FileBackend {
+    secrets: BTreeMap<String, SecretData>,
+}
+
+pub fn build(settings: &Settings) -> anyhow::Result<Arc<dyn Backend>> {
+    let Some(path) = settings.get("AVP_VALUES_FILE").filter(|p| !p.is_empty()) else {
+        bail!("AVP_VALUES_FILE must be set when AVP_TYPE is file");
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("values file {path}: cannot read"))?;
+    let secrets = parse(&text).with_context(|| format!("values file {path}"))?;
+    Ok(Arc::new(FileBackend { secrets }))
+}
+
+/// Parses without serde's typed errors, which would quote the offending (secret) value.
+fn parse(text: &str) -> anyhow::Result<BTreeMap<String, SecretData>> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| match e.location() {
+        Some(at) => anyhow::anyhow!("invalid YAML at line {} column {}", at.line(), at.column()),
+        None => anyhow::anyhow!("invalid YAML"),
+    })?;
+    let serde_yaml::Value::Mapping(paths) = doc else {
+        bail!("the top level must map secret paths to their keys");
+    };
+    let mut secrets = BTreeMap::new();
+    for (path, keys) in paths {
+        let path = key_text(&path).context("a secret path is not a string")?;
+        let serde_yaml::Value::Mapping(keys) = keys else {
+            bail!("{path}: must map keys to values");
+        };
+        let mut data = SecretData::new();
+        for (key, value) in keys {
+            let key = key_text(&key).with_context(|| format!("{path}: a key is not a string"))?;
+            let value = convert(value).with_context(|| format!("{path}: {key}"))?;
+            data.insert(key, value);
+        }
+        secrets.insert(path, data);
+    }
+    Ok(secrets)
+}
+
+fn key_text(key: &serde_yaml::Value) -> anyhow::Result<String> {
+    match key {
+        serde_yaml::Value::String(s) => Ok(s.clone()),
+        serde_yaml::Value::Number(n) => Ok(n.to_string()),
+        serde_yaml::Value::Bool(b) => Ok(b.to_string()),
+        _ => bail!("unsupported key type"),
+    }
+}
+
+fn convert(value: serde_yaml::Value) -> anyhow::Result<Value> {
+    Ok(match value {
+        serde_yaml::Value::Null => Value::Null,
+        serde_yaml::Value::Bool(b) => Value::Bool(b),
+        serde_yaml::Value::Number(n) => Value::Number(number(&n)?),
+        serde_yaml::Value::String(s) => Value::String(s),
+        serde_yaml::Value::Sequence(items) => {
+            Value::List(items.into_iter().map(convert).collect::<Result<_, _>>()?)
+        }
+        serde_yaml::Value::Mapping(map) => Value::Map(
+            map.into_iter()
+                .map(|(k, v)| Ok((key_text(&k)?, convert(v)?)))
+                .collect::<anyhow::Result<_>>()?,
+        ),
+        serde_yaml::Value::Tagged(tagged) => convert(tagged.value)?,
+    })
+}
+
+fn number(n: &serde_yaml::Number) -> anyhow::Result<serde_json::Number> {
+    if let Some(i) = n.as_i64() {
+        Ok(i.into())
+    } else if let Some(u) = n.as_u64() {
+        Ok(u.into())
+    } else {
+        n.as_f64()
+            .and_then(serde_json::Number::from_f64)
+            .context("numbers must be finite")
+    }
+}
+
+#[async_trait]
+impl Backend for FileBackend {
+    async fn get(&self, secret: &SecretRef) -> Result<SecretData, BackendError> {
+        let key = match &secret.version {
+            Some(version) => format!("{}#{version}", secret.path),
+            None => secret.path.clone(),
+        };
+        self.secrets.get(&key).cloned().ok_or_else(|| {
+            BackendError::new(
+                ErrorKind::NotFound,
+                format!("no secret {key} in the values file"),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(path: &str, version: Option<&str>) -> SecretRef {
+        SecretRef {
+            path: path.into(),
+            version: version.map(Into::into),
+            kv_version: None,
+        }
+    }
+
+    async fn get(
+        text: &str,
+        path: &str,
+        version: Option<&str>,
+    ) -> Result<SecretData, BackendError> {
+        let backend = FileBackend {
+            secrets: parse(text).unwrap(),
+        };
+        backend.get(&secret(path, version)).await
+    }
+
+    #[tokio::test]
+    async fn unversioned_and_versioned_lookups_use_their_own_entries() {
+        let text = "secret/data/app:\n  pw: new\nsecret/data/app#1:\n  pw: old\n";
+        let latest = get(text, "secret/data/app", None).await.unwrap();
+        assert!(latest["pw"] == Value::from("new"));
+        let old = get(text, "secret/data/app", Some("1")).await.unwrap();
+        assert!(old["pw"] == Value::from("old"));
+    }
+
+    #[tokio::test]
+    async fn values_keep_their_types() {
+        let data = get(
+            "a:\n  n: 5432\n  b: true\n  f: 1.5\n  m: {x: [1, y]}\n",
+            "a",
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(data["n"].to_text(), "5432");
+        assert!(data["b"] == Value::Bool(true));
+        assert_eq!(data["f"].to_text(), "1.5");
+        assert_eq!(data["m"].to_text(), r#"{"x":[1,"y"]}"#);
+    }
+
+    #[tokio::test]
+    async fn unknown_path_is_not_found() {
+        let err = get("a:\n  k: v\n", "b", Some("2")).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound);
+        assert_eq!(err.message, "no secret b#2 in the values file");
+    }
+
+    #[test]
+    fn malformed_files_are_errors_that_do_not_quote_values() {
+        let err = parse("a: s3cr3t\n").unwrap_err();
+        assert_eq!(format!("{err:#}"), "a: must map keys to values");
+        let err = parse("a:\n  k: [s3cr3t\n").unwrap_err();
+        assert!(
+            format!("{err:#}").starts_with("invalid YAML at line"),
+            "{err:#}"
+        );
+        assert!(!format!("{err:#}").contains("s3cr3t"));
+    }
+}

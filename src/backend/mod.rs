@@ -1,0 +1,102 @@
+//! Secret backends: the `Backend` trait, neutral error kinds, and the registry that picks one
+//! from `AVP_TYPE`. Only backends do I/O towards secret stores.
+
+mod file;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::config::{Config, Settings};
+use crate::secret::{SecretData, SecretRef};
+
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// Authenticates once before any fetch (a Vault login); most backends need nothing.
+    async fn login(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    /// Fetches every key of one secret.
+    async fn get(&self, secret: &SecretRef) -> Result<SecretData, BackendError>;
+}
+
+/// What went wrong, in terms the engine acts on: only `Transient` is retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    PermissionDenied,
+    InvalidConfig,
+    Transient,
+    Unexpected,
+}
+
+/// A backend failure. The message names what failed, never a secret value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendError {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// The server's `Retry-After`, when it sent one.
+    pub retry_after: Option<Duration>,
+}
+
+impl BackendError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        BackendError {
+            kind,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for BackendError {}
+
+/// A configured backend and the name its errors are prefixed with.
+pub struct Selected {
+    pub name: &'static str,
+    pub backend: Arc<dyn Backend>,
+}
+
+type Constructor = fn(&Settings) -> anyhow::Result<Arc<dyn Backend>>;
+
+/// Every implemented backend, by its `AVP_TYPE` name.
+const REGISTRY: &[(&str, Constructor)] = &[("file", file::build)];
+
+/// AVP's backend names that secretsubst does not implement yet.
+const PLANNED: &[&str] = &[
+    "vault",
+    "awssecretsmanager",
+    "gcpsecretmanager",
+    "azurekeyvault",
+    "sops",
+    "1passwordconnect",
+    "kubernetessecret",
+    "ibmsecretsmanager",
+    "yandexcloudlockbox",
+    "keepersecretsmanager",
+    "delineasecretserver",
+];
+
+/// Builds the backend named by `AVP_TYPE`.
+pub fn select(config: &Config) -> anyhow::Result<Selected> {
+    let wanted = config.backend_type.as_str();
+    if let Some((name, build)) = REGISTRY.iter().find(|(name, _)| *name == wanted) {
+        return Ok(Selected {
+            name,
+            backend: build(&config.settings)?,
+        });
+    }
+    if PLANNED.contains(&wanted) {
+        anyhow::bail!("AVP_TYPE {wanted} is not supported by this version of secretsubst");
+    }
+    anyhow::bail!("Must provide a supported Vault Type, received {wanted}")
+}

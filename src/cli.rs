@@ -1,0 +1,56 @@
+//! Command-line surface, compatible with argocd-vault-plugin's.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "secretsubst",
+    about = "Replace <path:...#key> placeholders in Kubernetes manifests with secrets",
+    version
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the manifests of PATH (a file, a directory, or - for stdin) with placeholders replaced
+    Generate(Generate),
+    /// Print the version
+    Version,
+}
+
+#[derive(Debug, Args)]
+pub struct Generate {
+    /// A manifest file, a directory of them, or - for stdin
+    pub path: String,
+
+    /// Configuration file (YAML, JSON or dotenv) with AVP_* and backend settings
+    #[arg(short = 'c', long = "config-path")]
+    pub config_path: Option<PathBuf>,
+
+    /// Kubernetes Secret holding the settings, as NAME or NAMESPACE:NAME
+    #[arg(short = 's', long = "secret-name")]
+    pub secret_name: Option<String>,
+
+    /// Neither read nor write the cached Vault token
+    #[arg(long)]
+    pub disable_token_cache: bool,
+
+    /// Verbose logs on stderr (accepted for AVP compatibility: they never contain secret values)
+    #[arg(long)]
+    pub verbose_sensitive_output: bool,
+
+    /// Succeed with empty output when the input holds no manifest
+    #[arg(long)]
+    pub allow_empty: bool,
+}
+
+impl Cli {
+    pub fn verbose(&self) -> bool {
+        matches!(&self.command, Command::Generate(g) if g.verbose_sensitive_output)
+    }
+}

@@ -1,0 +1,141 @@
+//! secretsubst: replace `<path:…#key>` placeholders in Kubernetes manifests with secrets.
+//!
+//! Data flows one way: read → parse → collect references → resolve → substitute → write.
+
+pub mod backend;
+pub mod cli;
+pub mod config;
+pub mod logging;
+pub mod manifest;
+pub mod placeholder;
+pub mod resolve;
+pub mod secret;
+pub mod substitute;
+pub mod value;
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+
+use cli::{Cli, Command, Generate};
+use config::{Config, Settings};
+use substitute::Rules;
+
+/// Several errors, reported together, one per line.
+#[derive(Debug)]
+pub struct Errors(pub Vec<String>);
+
+impl std::fmt::Display for Errors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join("\n"))
+    }
+}
+
+impl std::error::Error for Errors {}
+
+/// The error text for stderr: every error on its own line, each prefixed with `error: `.
+pub fn render_error(err: &anyhow::Error) -> String {
+    let lines = match err.downcast_ref::<Errors>() {
+        Some(Errors(lines)) => lines.clone(),
+        None => vec![format!("{err:#}")],
+    };
+    lines
+        .iter()
+        .map(|l| format!("error: {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Version => {
+            println!("secretsubst {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Generate(args) => {
+            let output = generate(&args)?;
+            let mut stdout = std::io::stdout().lock();
+            match stdout
+                .write_all(output.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    bail!("cannot write to stdout: {e}")
+                }
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+/// The whole output of `generate`, or every error found.
+pub fn generate(args: &Generate) -> anyhow::Result<String> {
+    if args.secret_name.is_some() {
+        bail!(
+            "--secret-name is not supported yet: pass settings through the environment or --config-path"
+        );
+    }
+    let sources = match &args.config_path {
+        Some(path) => vec![config::read_config_file(path)?],
+        None => Vec::new(),
+    };
+    let config = Config::from_settings(Settings::merge(std::env::vars(), sources))?;
+
+    let started = Instant::now();
+    let inputs = manifest::input::read(&args.path).map_err(Errors)?;
+    let mut files = Vec::with_capacity(inputs.len());
+    let mut errors = Vec::new();
+    for source in &inputs {
+        match manifest::parse(source) {
+            Ok(file) => files.push(file),
+            Err(e) => errors.extend(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Errors(errors).into());
+    }
+    let rules = Rules {
+        path_validation: config.path_validation.as_ref(),
+    };
+    let plan = substitute::collect(&files, &rules);
+    let parsed = started.elapsed();
+    if plan.manifests == 0 && plan.errors.is_empty() && !args.allow_empty {
+        bail!(
+            "no Kubernetes manifests in {}: refusing to print empty output, which would make Argo CD prune the app (pass --allow-empty to allow it)",
+            if args.path == "-" {
+                "<stdin>"
+            } else {
+                &args.path
+            }
+        );
+    }
+    let fetch_started = Instant::now();
+    let unique = plan.refs.len();
+    let (fetched, requests) = if plan.refs.is_empty() {
+        Default::default()
+    } else {
+        let selected = backend::select(&config)?;
+        let policy = resolve::Policy {
+            max_concurrency: config.max_concurrency,
+            max_retries: config.max_retries,
+            backoff: Duration::from_millis(250),
+        };
+        let refs = plan.refs.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let resolved = runtime.block_on(resolve::resolve(&selected, refs, policy))?;
+        (resolved.secrets, resolved.requests)
+    };
+    let fetch = fetch_started.elapsed();
+    let substitute_started = Instant::now();
+    let documents: usize = files.iter().map(|f| f.docs.iter().flatten().count()).sum();
+    let placeholders = plan.placeholders;
+    let output = substitute::apply(&files, plan, &fetched).map_err(Errors)?;
+    tracing::debug!(
+        "documents: {documents}, placeholders: {placeholders}, unique secrets: {unique}, backend requests: {requests}, parse: {parsed:.1?}, fetch: {fetch:.1?}, substitute: {:.1?}",
+        substitute_started.elapsed()
+    );
+    Ok(output)
+}

@@ -1,0 +1,312 @@
+//! A YAML document as a tree whose scalars remember their byte span in the source.
+//!
+//! Built from libyaml-safer events: it is a port of libyaml, the parser behind go-yaml, so it reads
+//! the text exactly as Kubernetes does, and its marks are byte offsets.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+
+use libyaml_safer::{EventData, Parser};
+
+pub use libyaml_safer::ScalarStyle as Style;
+
+#[derive(Clone, Debug)]
+pub enum Node {
+    Scalar(Scalar),
+    Seq(Vec<Node>),
+    Map(Map),
+    Alias(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Map {
+    pub entries: Vec<(Node, Node)>,
+    pub flow: bool,
+    /// From the first key to the end of the last value (`{` to `}` for a flow mapping).
+    pub span: Range<usize>,
+}
+
+/// A scalar, with `value` as the YAML parser reads it.
+#[derive(Clone, Debug)]
+pub struct Scalar {
+    pub value: String,
+    pub style: Style,
+    pub tag: Option<String>,
+    /// The scalar's text, including any anchor or tag written before it.
+    pub span: Range<usize>,
+    /// Inside a flow collection, where `,[]{}` end a plain scalar.
+    pub flow: bool,
+}
+
+/// One parsed document: its root and the anchored nodes that aliases refer to.
+#[derive(Clone, Debug)]
+pub struct Tree {
+    pub root: Node,
+    anchors: HashMap<String, Node>,
+}
+
+/// A syntax error, positioned within the parsed text (1-based line and column).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub line: usize,
+    pub column: usize,
+    pub problem: String,
+}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "line {} column {}: {}",
+            self.line, self.column, self.problem
+        )
+    }
+}
+
+impl std::error::Error for SyntaxError {}
+
+impl Tree {
+    /// Parses text holding at most one document. `Ok(None)` for an empty or comment-only text.
+    pub fn parse(text: &str) -> Result<Option<Tree>, SyntaxError> {
+        let mut input = text.as_bytes();
+        let mut parser = Parser::new();
+        parser.set_input_string(&mut input);
+        let mut builder = Builder {
+            parser,
+            anchors: HashMap::new(),
+        };
+        builder.document()
+    }
+
+    /// Follows an alias to the node it names.
+    pub fn resolve<'a>(&'a self, node: &'a Node) -> &'a Node {
+        match node {
+            Node::Alias(name) => self.anchors.get(name).unwrap_or(node),
+            _ => node,
+        }
+    }
+
+    /// The value of `key` in a mapping node, following aliases.
+    pub fn get<'a>(&'a self, node: &'a Node, key: &str) -> Option<&'a Node> {
+        match self.resolve(node) {
+            Node::Map(map) => map
+                .entries
+                .iter()
+                .rev()
+                .find(|(k, _)| matches!(self.resolve(k), Node::Scalar(s) if s.value == key))
+                .map(|(_, v)| self.resolve(v)),
+            _ => None,
+        }
+    }
+}
+
+impl Node {
+    pub fn as_scalar(&self) -> Option<&Scalar> {
+        match self {
+            Node::Scalar(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+struct Builder<'r, 'b> {
+    parser: Parser<&'b mut &'r [u8]>,
+    anchors: HashMap<String, Node>,
+}
+
+/// What the builder reads next: a node, or the end of the enclosing collection.
+enum Item {
+    Node(Node, Range<usize>),
+    End(usize),
+}
+
+impl Builder<'_, '_> {
+    fn next(&mut self) -> Result<libyaml_safer::Event, SyntaxError> {
+        self.parser.parse().map_err(|e| {
+            let mark = e.problem_mark().unwrap_or_default();
+            SyntaxError {
+                line: mark.line as usize + 1,
+                column: mark.column as usize + 1,
+                problem: match e.context() {
+                    Some(context) if !context.is_empty() => format!("{} {}", e.problem(), context),
+                    _ => e.problem().to_owned(),
+                },
+            }
+        })
+    }
+
+    fn document(&mut self) -> Result<Option<Tree>, SyntaxError> {
+        let mut tree = None;
+        loop {
+            let event = self.next()?;
+            match event.data {
+                EventData::StreamStart { .. } | EventData::DocumentEnd { .. } => {}
+                EventData::StreamEnd => return Ok(tree),
+                EventData::DocumentStart { .. } if tree.is_some() => {
+                    let mark = event.start_mark;
+                    return Err(SyntaxError {
+                        line: mark.line as usize + 1,
+                        column: mark.column as usize + 1,
+                        problem: "a second document starts without a `---` line".to_owned(),
+                    });
+                }
+                EventData::DocumentStart { .. } => {
+                    let Item::Node(root, _) = self.item(false)? else {
+                        unreachable!("a document always holds a node");
+                    };
+                    tree = Some(Tree {
+                        root,
+                        anchors: std::mem::take(&mut self.anchors),
+                    });
+                }
+                _ => unreachable!("libyaml emits nodes only inside documents"),
+            }
+        }
+    }
+
+    fn item(&mut self, flow: bool) -> Result<Item, SyntaxError> {
+        let event = self.next()?;
+        let start = event.start_mark.index as usize;
+        let end = event.end_mark.index as usize;
+        let (node, anchor, span) = match event.data {
+            EventData::Scalar {
+                anchor,
+                tag,
+                value,
+                style,
+                ..
+            } => (
+                Node::Scalar(Scalar {
+                    value,
+                    style,
+                    tag,
+                    span: start..end,
+                    flow,
+                }),
+                anchor,
+                start..end,
+            ),
+            EventData::Alias { anchor } => (Node::Alias(anchor), None, start..end),
+            EventData::SequenceStart { anchor, style, .. } => {
+                let inner_flow = flow || style == libyaml_safer::SequenceStyle::Flow;
+                let mut items = Vec::new();
+                let end = loop {
+                    match self.item(inner_flow)? {
+                        Item::Node(node, _) => items.push(node),
+                        Item::End(end) => break end,
+                    }
+                };
+                (Node::Seq(items), anchor, start..end)
+            }
+            EventData::MappingStart { anchor, style, .. } => {
+                let is_flow = style == libyaml_safer::MappingStyle::Flow;
+                let inner_flow = flow || is_flow;
+                let mut entries = Vec::new();
+                let mut first = None;
+                let mut last = start;
+                let end = loop {
+                    let key = match self.item(inner_flow)? {
+                        Item::Node(node, span) => {
+                            first.get_or_insert(span.start);
+                            node
+                        }
+                        Item::End(end) => break end,
+                    };
+                    let Item::Node(value, span) = self.item(inner_flow)? else {
+                        unreachable!("libyaml emits a value for every key");
+                    };
+                    last = span.end;
+                    entries.push((key, value));
+                };
+                let span = if is_flow {
+                    start..end
+                } else {
+                    let first = first.unwrap_or(start);
+                    first..last.max(first)
+                };
+                let map = Map {
+                    entries,
+                    flow: inner_flow,
+                    span: span.clone(),
+                };
+                (Node::Map(map), anchor, span)
+            }
+            EventData::SequenceEnd | EventData::MappingEnd => return Ok(Item::End(end)),
+            _ => unreachable!("libyaml emits only nodes between collection start and end"),
+        };
+        if let Some(anchor) = anchor {
+            self.anchors.insert(anchor, node.clone());
+        }
+        Ok(Item::Node(node, span))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scalar<'a>(tree: &'a Tree, path: &[&str]) -> &'a Scalar {
+        let mut node = &tree.root;
+        for key in path {
+            node = tree.get(node, key).unwrap();
+        }
+        node.as_scalar().unwrap()
+    }
+
+    #[test]
+    fn scalar_spans_are_byte_offsets_including_quotes() {
+        let text = "a: é <path:x#y>\nb: 'q'\nc: \"d\"\n";
+        let tree = Tree::parse(text).unwrap().unwrap();
+        let a = scalar(&tree, &["a"]);
+        assert_eq!(&text[a.span.clone()], "é <path:x#y>");
+        assert_eq!(&text[scalar(&tree, &["b"]).span.clone()], "'q'");
+        assert_eq!(&text[scalar(&tree, &["c"]).span.clone()], "\"d\"");
+    }
+
+    #[test]
+    fn block_scalar_span_starts_at_the_indicator() {
+        let text = "d: |\n  one\n  two\n\ne: 1\n";
+        let tree = Tree::parse(text).unwrap().unwrap();
+        let d = scalar(&tree, &["d"]);
+        assert_eq!(d.value, "one\ntwo\n");
+        assert_eq!(&text[d.span.clone()], "|\n  one\n  two\n\n");
+    }
+
+    #[test]
+    fn empty_and_comment_only_texts_hold_no_document() {
+        assert!(Tree::parse("").unwrap().is_none());
+        assert!(Tree::parse("# just a comment\n\n").unwrap().is_none());
+    }
+
+    #[test]
+    fn aliases_resolve_for_lookups() {
+        let tree = Tree::parse("m: &m {kind: Secret}\nn: *m\n")
+            .unwrap()
+            .unwrap();
+        let n = tree.get(&tree.root, "n").unwrap();
+        assert_eq!(
+            tree.get(n, "kind").unwrap().as_scalar().unwrap().value,
+            "Secret"
+        );
+    }
+
+    #[test]
+    fn flow_scalars_know_they_are_in_flow_context() {
+        let tree = Tree::parse("a: [x]\nb: y\n").unwrap().unwrap();
+        let Node::Seq(items) = tree.get(&tree.root, "a").unwrap() else {
+            panic!()
+        };
+        assert!(items[0].as_scalar().unwrap().flow);
+        assert!(!scalar(&tree, &["b"]).flow);
+    }
+
+    #[test]
+    fn syntax_errors_carry_line_and_column() {
+        let err = Tree::parse("a: b\n  c: d: e\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 2 column 4: mapping values are not allowed in this context"
+        );
+    }
+}

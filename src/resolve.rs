@@ -1,0 +1,219 @@
+//! Fetches each unique secret once, concurrently with a bound, retrying transient failures.
+//! The only module that calls a backend.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+
+use crate::backend::{BackendError, ErrorKind, Selected};
+use crate::secret::{SecretData, SecretRef};
+
+/// How hard to try.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    pub max_concurrency: usize,
+    pub max_retries: u32,
+    /// First retry delay; doubled for each further retry, plus up to 50 % jitter.
+    pub backoff: Duration,
+}
+
+/// The outcome for every requested secret. Errors are full messages (`vault: …`).
+pub struct Resolved {
+    pub secrets: HashMap<SecretRef, Result<Arc<SecretData>, String>>,
+    /// Backend calls made, retries included.
+    pub requests: usize,
+}
+
+/// Logs in once, then fetches every secret of `refs`.
+pub async fn resolve(
+    selected: &Selected,
+    refs: BTreeSet<SecretRef>,
+    policy: Policy,
+) -> anyhow::Result<Resolved> {
+    if refs.is_empty() {
+        return Ok(Resolved {
+            secrets: HashMap::new(),
+            requests: 0,
+        });
+    }
+    selected
+        .backend
+        .login()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: login failed: {e}", selected.name))?;
+    let requests = AtomicUsize::new(0);
+    let secrets = futures::stream::iter(refs)
+        .map(|secret| {
+            let requests = &requests;
+            async move {
+                let result = fetch(selected, &secret, policy, requests)
+                    .await
+                    .map(Arc::new)
+                    .map_err(|e| describe(selected.name, &e));
+                (secret, result)
+            }
+        })
+        .buffer_unordered(policy.max_concurrency.max(1))
+        .collect()
+        .await;
+    Ok(Resolved {
+        secrets,
+        requests: requests.into_inner(),
+    })
+}
+
+async fn fetch(
+    selected: &Selected,
+    secret: &SecretRef,
+    policy: Policy,
+    requests: &AtomicUsize,
+) -> Result<SecretData, BackendError> {
+    let mut attempt = 0;
+    loop {
+        requests.fetch_add(1, Ordering::Relaxed);
+        match selected.backend.get(secret).await {
+            Err(e) if e.kind == ErrorKind::Transient && attempt < policy.max_retries => {
+                let delay = e
+                    .retry_after
+                    .unwrap_or_else(|| backoff(policy.backoff, attempt));
+                tracing::debug!("{}: {secret}: {e}; retrying in {delay:?}", selected.name);
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let exponential = base.saturating_mul(1 << attempt.min(16));
+    exponential.mul_f64(1.0 + fastrand::f64() / 2.0)
+}
+
+fn describe(backend: &str, e: &BackendError) -> String {
+    let hint = match e.kind {
+        ErrorKind::PermissionDenied => " (check the policy of the identity secretsubst logs in as)",
+        ErrorKind::Transient => " (gave up after retrying)",
+        _ => "",
+    };
+    format!("{backend}: {e}{hint}")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use tokio::sync::Barrier;
+
+    use super::*;
+    use crate::backend::Backend;
+
+    fn secret(path: &str) -> SecretRef {
+        SecretRef {
+            path: path.into(),
+            version: None,
+            kv_version: None,
+        }
+    }
+
+    fn policy(max_concurrency: usize) -> Policy {
+        Policy {
+            max_concurrency,
+            max_retries: 2,
+            backoff: Duration::from_millis(1),
+        }
+    }
+
+    fn selected(backend: impl Backend + 'static) -> Selected {
+        Selected {
+            name: "test",
+            backend: Arc::new(backend),
+        }
+    }
+
+    /// Answers only once `parties` calls are in flight together, so a sequential resolver
+    /// would wait forever.
+    struct Rendezvous {
+        barrier: Barrier,
+    }
+
+    #[async_trait]
+    impl Backend for Rendezvous {
+        async fn get(&self, _: &SecretRef) -> Result<SecretData, BackendError> {
+            self.barrier.wait().await;
+            Ok(SecretData::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn distinct_secrets_are_fetched_concurrently() {
+        let backend = selected(Rendezvous {
+            barrier: Barrier::new(4),
+        });
+        let refs = (0..4).map(|i| secret(&format!("p{i}"))).collect();
+        let resolved =
+            tokio::time::timeout(Duration::from_secs(10), resolve(&backend, refs, policy(4)))
+                .await
+                .expect("all four fetches must be in flight at once")
+                .unwrap();
+        assert_eq!(resolved.requests, 4);
+        assert!(resolved.secrets.values().all(Result::is_ok));
+    }
+
+    /// Fails with the given kinds in turn, then succeeds.
+    struct Flaky {
+        failures: Mutex<Vec<ErrorKind>>,
+    }
+
+    #[async_trait]
+    impl Backend for Flaky {
+        async fn get(&self, _: &SecretRef) -> Result<SecretData, BackendError> {
+            match self.failures.lock().unwrap().pop() {
+                Some(kind) => Err(BackendError::new(kind, "boom")),
+                None => Ok(SecretData::new()),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn transient_errors_are_retried() {
+        let backend = selected(Flaky {
+            failures: Mutex::new(vec![ErrorKind::Transient, ErrorKind::Transient]),
+        });
+        let resolved = resolve(&backend, [secret("a")].into(), policy(1))
+            .await
+            .unwrap();
+        assert_eq!(resolved.requests, 3);
+        assert!(resolved.secrets[&secret("a")].is_ok());
+    }
+
+    #[tokio::test]
+    async fn retries_stop_at_the_limit() {
+        let backend = selected(Flaky {
+            failures: Mutex::new(vec![ErrorKind::Transient; 3]),
+        });
+        let resolved = resolve(&backend, [secret("a")].into(), policy(1))
+            .await
+            .unwrap();
+        assert_eq!(resolved.requests, 3);
+        let err = resolved.secrets[&secret("a")].as_ref().unwrap_err();
+        assert_eq!(err, "test: boom (gave up after retrying)");
+    }
+
+    #[tokio::test]
+    async fn not_found_and_permission_denied_are_not_retried() {
+        for kind in [ErrorKind::NotFound, ErrorKind::PermissionDenied] {
+            let backend = selected(Flaky {
+                failures: Mutex::new(vec![kind]),
+            });
+            let resolved = resolve(&backend, [secret("a")].into(), policy(1))
+                .await
+                .unwrap();
+            assert_eq!(resolved.requests, 1);
+        }
+    }
+}

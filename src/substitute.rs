@@ -1,0 +1,641 @@
+//! Walks the documents twice: `collect` finds every placeholder and the secrets they need;
+//! `apply` computes each field's new value from the fetched secrets, per AVP's kind rules, and
+//! has the manifest module rewrite the text.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use regex::Regex;
+
+use crate::manifest::rewrite::{self, Edit, NewValue};
+use crate::manifest::scalar::{PlainType, yaml11_type};
+use crate::manifest::tree::{Node, Scalar, Style, Tree};
+use crate::manifest::{File, Output};
+use crate::placeholder::{self, Mode, Placeholder, Target};
+use crate::secret::{KvVersion, SecretData, SecretRef};
+use crate::value::Value;
+
+const ANNOTATION_PATH: &str = "avp.kubernetes.io/path";
+const ANNOTATION_IGNORE: &str = "avp.kubernetes.io/ignore";
+const ANNOTATION_KV_VERSION: &str = "avp.kubernetes.io/kv-version";
+const ANNOTATION_SECRET_VERSION: &str = "avp.kubernetes.io/secret-version";
+const ANNOTATION_REMOVE_MISSING: &str = "avp.kubernetes.io/remove-missing";
+
+/// Settings that shape collection.
+pub struct Rules<'a> {
+    pub path_validation: Option<&'a Regex>,
+}
+
+/// Everything found in the input: what to fetch, and where each value goes.
+pub struct Plan<'f> {
+    docs: Vec<DocPlan<'f>>,
+    /// What each chunk of each file becomes when it holds no placeholder to replace.
+    outputs: Vec<Vec<Output<'f>>>,
+    pub refs: BTreeSet<SecretRef>,
+    pub errors: Vec<String>,
+    /// Documents that are Kubernetes manifests (have a kind).
+    pub manifests: usize,
+    pub placeholders: usize,
+}
+
+struct DocPlan<'f> {
+    file: usize,
+    chunk: usize,
+    tree: &'f Tree,
+    body: &'f str,
+    label: String,
+    typed: bool,
+    remove_missing: bool,
+    /// The annotation path's secret, for generic placeholders.
+    generic: Generic,
+    fields: Vec<Field<'f>>,
+}
+
+#[derive(Clone)]
+enum Generic {
+    /// No `avp.kubernetes.io/path` annotation.
+    Absent,
+    Empty,
+    /// The path is disallowed; its error is already reported.
+    Disallowed,
+    Secret(SecretRef),
+}
+
+struct Field<'f> {
+    scalar: &'f Scalar,
+    path: String,
+    /// The text searched: the scalar's value, or its base64 decoding in a Secret.
+    text: String,
+    base64: bool,
+    /// The key of the mapping entry holding this value, for remove-missing.
+    entry_key: Option<usize>,
+    placeholders: Vec<(Placeholder, Option<SecretRef>)>,
+}
+
+/// Finds every placeholder of every document.
+pub fn collect<'f>(files: &'f [File<'f>], rules: &Rules<'_>) -> Plan<'f> {
+    let mut plan = Plan {
+        docs: Vec::new(),
+        outputs: Vec::new(),
+        refs: BTreeSet::new(),
+        errors: Vec::new(),
+        manifests: 0,
+        placeholders: 0,
+    };
+    for (file_index, file) in files.iter().enumerate() {
+        let mut outputs = Vec::with_capacity(file.docs.len());
+        for (chunk_index, doc) in file.docs.iter().enumerate() {
+            let output = match doc {
+                None => Output::Keep,
+                Some(doc) => {
+                    let label = format!("{}: doc {}", file.name, doc.index);
+                    let body = file.split.chunks[chunk_index].body;
+                    plan.document(rules, &doc.tree, label, body, (file_index, chunk_index))
+                }
+            };
+            outputs.push(output);
+        }
+        plan.outputs.push(outputs);
+    }
+    plan
+}
+
+impl<'f> Plan<'f> {
+    /// Plans one document; returns its output unless it has fields to replace.
+    fn document(
+        &mut self,
+        rules: &Rules<'_>,
+        tree: &'f Tree,
+        label: String,
+        body: &'f str,
+        (file, chunk): (usize, usize),
+    ) -> Output<'f> {
+        let root = &tree.root;
+        match root {
+            Node::Map(_) => {}
+            Node::Scalar(s)
+                if s.style == Style::Plain && yaml11_type(&s.value) == PlainType::Null =>
+            {
+                return Output::Keep;
+            }
+            other => {
+                let found = match other {
+                    Node::Seq(_) => "a list",
+                    _ => "a scalar",
+                };
+                self.errors.push(format!(
+                    "{label}: expected a mapping (a Kubernetes manifest), found {found}"
+                ));
+                return Output::Keep;
+            }
+        }
+        let Some(kind) = tree
+            .get(root, "kind")
+            .and_then(string_value)
+            .filter(|k| !k.is_empty())
+        else {
+            tracing::warn!(
+                "{label} has no kind, so it is not a Kubernetes manifest; left out of the output"
+            );
+            return Output::Drop;
+        };
+        self.manifests += 1;
+        let metadata = tree.get(root, "metadata");
+        let label = match metadata
+            .and_then(|m| tree.get(m, "name"))
+            .and_then(string_value)
+        {
+            Some(name) => format!("{label} ({kind}/{name})"),
+            None => format!("{label} ({kind})"),
+        };
+        let annotations = annotations(tree, metadata, &label);
+        let get = |name: &str| {
+            annotations
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        if get(ANNOTATION_IGNORE).is_some_and(parse_bool) {
+            return Output::Keep;
+        }
+        let remove_missing = get(ANNOTATION_REMOVE_MISSING).is_some_and(parse_bool);
+        if remove_missing && kind != "Secret" && kind != "ConfigMap" {
+            self.errors.push(format!(
+                "{label}: avp.kubernetes.io/remove-missing annotation can only be used on Secret or ConfigMap resources"
+            ));
+            return Output::Keep;
+        }
+        let kv_version = match get(ANNOTATION_KV_VERSION) {
+            None => None,
+            Some("1") => Some(KvVersion::V1),
+            Some("2") => Some(KvVersion::V2),
+            Some(other) => {
+                self.errors.push(format!(
+                    "{label}: {}: Unsupported kvVersion specified: {other:?} (expected \"1\" or \"2\")",
+                    annotation_field(ANNOTATION_KV_VERSION)
+                ));
+                return Output::Keep;
+            }
+        };
+        let (mode, generic) = match get(ANNOTATION_PATH) {
+            None => (Mode::Inline, Generic::Absent),
+            Some("") => (Mode::Generic, Generic::Empty),
+            Some(path) => match disallowed(rules, path) {
+                Some(message) => {
+                    self.errors.push(format!(
+                        "{label}: {}: {message}",
+                        annotation_field(ANNOTATION_PATH)
+                    ));
+                    (Mode::Generic, Generic::Disallowed)
+                }
+                None => (
+                    Mode::Generic,
+                    Generic::Secret(SecretRef {
+                        path: path.to_owned(),
+                        version: get(ANNOTATION_SECRET_VERSION)
+                            .filter(|v| !v.is_empty())
+                            .map(str::to_owned),
+                        kv_version,
+                    }),
+                ),
+            },
+        };
+        let mut walker = Walker {
+            plan: self,
+            rules,
+            label: &label,
+            mode,
+            generic: &generic,
+            kv_version,
+            secret_kind: kind == "Secret",
+            fields: Vec::new(),
+        };
+        walker.node(root, &mut String::new(), None);
+        let fields = walker.fields;
+        if fields.is_empty() {
+            return Output::Keep;
+        }
+        self.docs.push(DocPlan {
+            file,
+            chunk,
+            tree,
+            body,
+            typed: kind != "Secret" && kind != "ConfigMap",
+            remove_missing,
+            generic,
+            label,
+            fields,
+        });
+        Output::Keep
+    }
+}
+
+/// The annotations whose values are strings; the others are reported and skipped one by one.
+fn annotations(tree: &Tree, metadata: Option<&Node>, label: &str) -> Vec<(String, String)> {
+    let Some(Node::Map(map)) = metadata.and_then(|m| tree.get(m, "annotations")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (key, value) in &map.entries {
+        let Some(key) = tree.resolve(key).as_scalar().map(|k| k.value.clone()) else {
+            continue;
+        };
+        match string_value(tree.resolve(value)) {
+            Some(value) => out.push((key, value.to_owned())),
+            None if key.starts_with("avp.kubernetes.io/") => {
+                tracing::warn!(
+                    "{label}: annotation {key} is not a string, so it is ignored (quote its value)"
+                );
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+fn annotation_field(name: &str) -> String {
+    format!("metadata.annotations['{name}']")
+}
+
+/// A scalar's value when YAML 1.1 (Kubernetes) reads it as a string.
+fn string_value(node: &Node) -> Option<&str> {
+    let scalar = node.as_scalar()?;
+    is_string(scalar).then_some(scalar.value.as_str())
+}
+
+fn is_string(scalar: &Scalar) -> bool {
+    match scalar.tag.as_deref() {
+        Some("tag:yaml.org,2002:str") => true,
+        Some(_) => false,
+        None => scalar.style != Style::Plain || yaml11_type(&scalar.value) == PlainType::String,
+    }
+}
+
+/// Go's `strconv.ParseBool` true values; anything else is false.
+fn parse_bool(value: &str) -> bool {
+    matches!(value, "1" | "t" | "T" | "TRUE" | "true" | "True")
+}
+
+fn disallowed(rules: &Rules<'_>, path: &str) -> Option<String> {
+    rules
+        .path_validation
+        .filter(|re| !re.is_match(path))
+        .map(|_| format!("the path {path} is disallowed by AVP_PATH_VALIDATION restriction"))
+}
+
+struct Walker<'p, 'f, 'r> {
+    plan: &'p mut Plan<'f>,
+    rules: &'r Rules<'r>,
+    label: &'r str,
+    mode: Mode,
+    generic: &'r Generic,
+    kv_version: Option<KvVersion>,
+    secret_kind: bool,
+    fields: Vec<Field<'f>>,
+}
+
+impl<'f> Walker<'_, 'f, '_> {
+    /// Visits values (never keys), lists nested in lists included; aliases are visited where
+    /// their anchor is.
+    fn node(&mut self, node: &'f Node, path: &mut String, entry_key: Option<usize>) {
+        match node {
+            Node::Scalar(scalar) => self.scalar(scalar, path, entry_key),
+            Node::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    self.node(item, path, None);
+                    path.truncate(len);
+                }
+            }
+            Node::Map(map) => {
+                for (key, value) in &map.entries {
+                    let Node::Scalar(k) = key else { continue };
+                    let len = path.len();
+                    push_key(path, &k.value);
+                    self.node(value, path, Some(k.span.start));
+                    path.truncate(len);
+                }
+            }
+            Node::Alias(_) => {}
+        }
+    }
+
+    fn scalar(&mut self, scalar: &'f Scalar, path: &str, entry_key: Option<usize>) {
+        if !is_string(scalar) || (!self.secret_kind && !scalar.value.contains('<')) {
+            return;
+        }
+        let decoded = if self.secret_kind {
+            decode_base64(&scalar.value)
+        } else {
+            None
+        };
+        let (text, base64) = match decoded {
+            Some(text) if placeholder::has_generic_match(&text) => (text, true),
+            _ => (scalar.value.clone(), false),
+        };
+        let found = placeholder::find(&text, self.mode);
+        if found.is_empty() {
+            return;
+        }
+        let mut placeholders = Vec::with_capacity(found.len());
+        for item in found {
+            match item {
+                Ok(p) => {
+                    let secret = self.secret_for(&p, &text, path);
+                    placeholders.push((p, secret));
+                }
+                Err(e) => self.plan.errors.push(format!(
+                    "{}: {path}: {}: {}",
+                    self.label, &text[e.range], e.message
+                )),
+            }
+        }
+        self.plan.placeholders += placeholders.len();
+        self.fields.push(Field {
+            scalar,
+            path: path.to_owned(),
+            text,
+            base64,
+            entry_key,
+            placeholders,
+        });
+    }
+
+    /// The secret a placeholder needs, registered for fetching; `None` when it needs none
+    /// (its error is already reported, or it will be reported as missing).
+    fn secret_for(&mut self, p: &Placeholder, text: &str, path: &str) -> Option<SecretRef> {
+        let secret = match &p.target {
+            Target::Inline {
+                path: secret_path,
+                version,
+                ..
+            } => {
+                if let Some(message) = disallowed(self.rules, secret_path) {
+                    self.plan.errors.push(format!(
+                        "{}: {path}: {}: {message}",
+                        self.label,
+                        &text[p.range.clone()]
+                    ));
+                    return None;
+                }
+                SecretRef {
+                    path: secret_path.clone(),
+                    version: version.clone(),
+                    kv_version: self.kv_version,
+                }
+            }
+            Target::Generic { .. } => match self.generic {
+                Generic::Secret(secret) => secret.clone(),
+                _ => return None,
+            },
+        };
+        self.plan.refs.insert(secret.clone());
+        Some(secret)
+    }
+}
+
+/// Appends a key to a field path: `.name`, or `['a.b']` when it holds other characters.
+fn push_key(path: &mut String, key: &str) {
+    let simple = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if simple {
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(key);
+    } else {
+        path.push_str(&format!("['{}']", key.replace('\'', "\\'")));
+    }
+}
+
+/// AVP's test for a base64 Secret value: standard padded base64 of UTF-8 text, line breaks
+/// ignored.
+fn decode_base64(value: &str) -> Option<String> {
+    let compact: String = value.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+    if compact.is_empty() {
+        return None;
+    }
+    let bytes = BASE64.decode(compact).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// The fetched secrets, as `resolve` returns them.
+pub type Fetched = HashMap<SecretRef, Result<Arc<SecretData>, String>>;
+
+/// Why a placeholder has no value.
+enum Failure {
+    /// The key is absent (remove-missing may delete the field).
+    Missing(String),
+    Other(String),
+    /// Its error was reported when the placeholder was collected.
+    Reported,
+}
+
+/// Replaces every placeholder and writes the output; on any error, returns all of them.
+pub fn apply(
+    files: &[File<'_>],
+    mut plan: Plan<'_>,
+    fetched: &Fetched,
+) -> Result<String, Vec<String>> {
+    let mut errors = std::mem::take(&mut plan.errors);
+    for doc in &plan.docs {
+        match rewrite_document(doc, fetched, &mut errors) {
+            Some(text) => plan.outputs[doc.file][doc.chunk] = Output::Replace(text.into()),
+            None => continue,
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut out = String::new();
+    let mut wrote_any = false;
+    for (file, outputs) in files.iter().zip(&plan.outputs) {
+        let start = out.len();
+        if wrote_any {
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str("---\n");
+        }
+        let body_start = out.len();
+        crate::manifest::write(&mut out, file, outputs);
+        if out.len() == body_start {
+            out.truncate(start);
+        } else {
+            wrote_any = true;
+        }
+    }
+    Ok(out)
+}
+
+/// The document's new text, or `None` when it has errors (pushed to `errors`) or no change.
+fn rewrite_document(
+    doc: &DocPlan<'_>,
+    fetched: &Fetched,
+    errors: &mut Vec<String>,
+) -> Option<String> {
+    let first_error = errors.len();
+    let mut edits = Vec::new();
+    for field in &doc.fields {
+        if let Some(edit) = field_edit(doc, field, fetched, errors) {
+            edits.push(edit);
+        }
+    }
+    if errors.len() > first_error || edits.is_empty() {
+        return None;
+    }
+    match rewrite::rewrite(doc.body, doc.tree, &edits) {
+        Ok(text) => Some(text),
+        Err(e) => {
+            errors.push(format!("{}: {e}", doc.label));
+            None
+        }
+    }
+}
+
+fn field_edit(
+    doc: &DocPlan<'_>,
+    field: &Field<'_>,
+    fetched: &Fetched,
+    errors: &mut Vec<String>,
+) -> Option<Edit> {
+    let mut values = Vec::with_capacity(field.placeholders.len());
+    let mut missing = false;
+    let mut failed = false;
+    let where_ = if field.base64 {
+        " (in the base64-decoded value)"
+    } else {
+        ""
+    };
+    for (p, secret) in &field.placeholders {
+        match value_of(doc, p, secret.as_ref(), fetched) {
+            Ok(value) => values.push(value),
+            Err(failure) => {
+                let (message, is_missing) = match failure {
+                    Failure::Missing(m) => (m, true),
+                    Failure::Other(m) => (m, false),
+                    Failure::Reported => {
+                        failed = true;
+                        continue;
+                    }
+                };
+                let removable = is_missing && doc.remove_missing && field.entry_key.is_some();
+                missing |= removable;
+                if !removable {
+                    failed = true;
+                    errors.push(format!(
+                        "{}: {}: {}{where_}: {message}",
+                        doc.label,
+                        field.path,
+                        &field.text[p.range.clone()]
+                    ));
+                }
+            }
+        }
+    }
+    if missing {
+        return field.entry_key.map(|key_at| Edit::Remove { key_at });
+    }
+    if failed || values.len() != field.placeholders.len() {
+        return None;
+    }
+    let whole =
+        field.placeholders.len() == 1 && field.placeholders[0].0.range == (0..field.text.len());
+    if doc.typed
+        && whole
+        && !field.base64
+        && field.scalar.style == Style::Plain
+        && field.scalar.tag.is_none()
+        && matches!(
+            values[0],
+            Value::Null | Value::Bool(_) | Value::Number(_) | Value::List(_) | Value::Map(_)
+        )
+    {
+        let value = values.pop().expect("one value");
+        return Some(Edit::Replace {
+            at: field.scalar.span.start,
+            value: NewValue::Typed(value),
+            pieces: Vec::new(),
+        });
+    }
+    if field.base64 {
+        let mut bytes = Vec::with_capacity(field.text.len());
+        let mut pos = 0;
+        for ((p, _), value) in field.placeholders.iter().zip(&values) {
+            bytes.extend_from_slice(field.text[pos..p.range.start].as_bytes());
+            match value {
+                Value::Bytes(b) => bytes.extend_from_slice(b),
+                other => bytes.extend_from_slice(other.to_text().as_bytes()),
+            }
+            pos = p.range.end;
+        }
+        bytes.extend_from_slice(field.text[pos..].as_bytes());
+        return Some(Edit::Replace {
+            at: field.scalar.span.start,
+            value: NewValue::Text(BASE64.encode(bytes)),
+            pieces: Vec::new(),
+        });
+    }
+    let mut text = String::with_capacity(field.text.len());
+    let mut pieces = Vec::with_capacity(values.len());
+    let mut pos = 0;
+    for ((p, _), value) in field.placeholders.iter().zip(&values) {
+        text.push_str(&field.text[pos..p.range.start]);
+        let replacement = value.to_text();
+        text.push_str(&replacement);
+        pieces.push((field.text[p.range.clone()].to_owned(), replacement));
+        pos = p.range.end;
+    }
+    text.push_str(&field.text[pos..]);
+    Some(Edit::Replace {
+        at: field.scalar.span.start,
+        value: NewValue::Text(text),
+        pieces,
+    })
+}
+
+/// The value of one placeholder: the secret's key, through its modifiers.
+fn value_of(
+    doc: &DocPlan<'_>,
+    p: &Placeholder,
+    secret: Option<&SecretRef>,
+    fetched: &Fetched,
+) -> Result<Value, Failure> {
+    let key = match &p.target {
+        Target::Inline { key, .. } | Target::Generic { key } => key,
+    };
+    let Some(secret) = secret else {
+        return Err(match (&p.target, &doc.generic) {
+            (Target::Generic { .. }, Generic::Empty) => Failure::Missing(format!(
+                "missing Vault value: {ANNOTATION_PATH} is empty, so there is no secret to read key {key:?} from"
+            )),
+            _ => Failure::Reported,
+        });
+    };
+    let data = match fetched.get(secret) {
+        Some(Ok(data)) => data,
+        Some(Err(e)) => return Err(Failure::Other(e.clone())),
+        None => {
+            return Err(Failure::Other(
+                "internal error: secret was not fetched".to_owned(),
+            ));
+        }
+    };
+    let value = match data.get(key.as_str()) {
+        Some(Value::Null) | None => {
+            return Err(Failure::Missing(format!(
+                "missing Vault value: key {key:?} not found in {secret}"
+            )));
+        }
+        Some(value) => value.clone(),
+    };
+    p.modifiers
+        .iter()
+        .try_fold(value, |value, modifier| modifier.apply(value))
+        .map_err(Failure::Other)
+}
