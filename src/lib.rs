@@ -20,6 +20,7 @@ use anyhow::bail;
 
 use cli::{Cli, Command, Generate};
 use config::{Config, Settings};
+use manifest::input::Source;
 use substitute::Rules;
 
 /// Several errors, reported together, one per line.
@@ -81,12 +82,26 @@ pub fn generate(args: &Generate) -> anyhow::Result<String> {
         None => Vec::new(),
     };
     let config = Config::from_settings(Settings::merge(std::env::vars(), sources))?;
-
-    let started = Instant::now();
     let inputs = manifest::input::read(&args.path).map_err(Errors)?;
+    let name = if args.path == "-" {
+        "<stdin>"
+    } else {
+        &args.path
+    };
+    process(&inputs, &config, name, args.allow_empty)
+}
+
+/// Substitutes the placeholders of `inputs`. `name` names the input in the empty-input error.
+pub fn process(
+    inputs: &[Source],
+    config: &Config,
+    name: &str,
+    allow_empty: bool,
+) -> anyhow::Result<String> {
+    let started = Instant::now();
     let mut files = Vec::with_capacity(inputs.len());
     let mut errors = Vec::new();
-    for source in &inputs {
+    for source in inputs {
         match manifest::parse(source) {
             Ok(file) => files.push(file),
             Err(e) => errors.extend(e),
@@ -100,14 +115,9 @@ pub fn generate(args: &Generate) -> anyhow::Result<String> {
     };
     let plan = substitute::collect(&files, &rules);
     let parsed = started.elapsed();
-    if plan.manifests == 0 && plan.errors.is_empty() && !args.allow_empty {
+    if plan.manifests == 0 && !plan.has_errors() && !allow_empty {
         bail!(
-            "no Kubernetes manifests in {}: refusing to print empty output, which would make Argo CD prune the app (pass --allow-empty to allow it)",
-            if args.path == "-" {
-                "<stdin>"
-            } else {
-                &args.path
-            }
+            "no Kubernetes manifests in {name}: refusing to print empty output, which would make Argo CD prune the app (pass --allow-empty to allow it)"
         );
     }
     let fetch_started = Instant::now();
@@ -115,7 +125,7 @@ pub fn generate(args: &Generate) -> anyhow::Result<String> {
     let (fetched, requests) = if plan.refs.is_empty() {
         Default::default()
     } else {
-        let selected = backend::select(&config)?;
+        let selected = backend::select(config)?;
         let policy = resolve::Policy {
             max_concurrency: config.max_concurrency,
             max_retries: config.max_retries,

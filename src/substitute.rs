@@ -34,10 +34,17 @@ pub struct Plan<'f> {
     /// What each chunk of each file becomes when it holds no placeholder to replace.
     outputs: Vec<Vec<Output<'f>>>,
     pub refs: BTreeSet<SecretRef>,
-    pub errors: Vec<String>,
+    errors: Vec<Diag>,
     /// Documents that are Kubernetes manifests (have a kind).
     pub manifests: usize,
     pub placeholders: usize,
+}
+
+/// An error and where it belongs in the input, so errors print in input order.
+struct Diag {
+    /// File, chunk, and byte offset of the scalar in the chunk.
+    at: (usize, usize, usize),
+    message: String,
 }
 
 struct DocPlan<'f> {
@@ -103,6 +110,14 @@ pub fn collect<'f>(files: &'f [File<'f>], rules: &Rules<'_>) -> Plan<'f> {
 }
 
 impl<'f> Plan<'f> {
+    pub fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
+    }
+
+    fn error(&mut self, at: (usize, usize, usize), message: String) {
+        self.errors.push(Diag { at, message });
+    }
+
     /// Plans one document; returns its output unless it has fields to replace.
     fn document(
         &mut self,
@@ -125,9 +140,10 @@ impl<'f> Plan<'f> {
                     Node::Seq(_) => "a list",
                     _ => "a scalar",
                 };
-                self.errors.push(format!(
-                    "{label}: expected a mapping (a Kubernetes manifest), found {found}"
-                ));
+                self.error(
+                    (file, chunk, 0),
+                    format!("{label}: expected a mapping (a Kubernetes manifest), found {found}"),
+                );
                 return Output::Keep;
             }
         }
@@ -162,7 +178,7 @@ impl<'f> Plan<'f> {
         }
         let remove_missing = get(ANNOTATION_REMOVE_MISSING).is_some_and(parse_bool);
         if remove_missing && kind != "Secret" && kind != "ConfigMap" {
-            self.errors.push(format!(
+            self.error((file, chunk, 0), format!(
                 "{label}: avp.kubernetes.io/remove-missing annotation can only be used on Secret or ConfigMap resources"
             ));
             return Output::Keep;
@@ -172,7 +188,7 @@ impl<'f> Plan<'f> {
             Some("1") => Some(KvVersion::V1),
             Some("2") => Some(KvVersion::V2),
             Some(other) => {
-                self.errors.push(format!(
+                self.error((file, chunk, 0), format!(
                     "{label}: {}: Unsupported kvVersion specified: {other:?} (expected \"1\" or \"2\")",
                     annotation_field(ANNOTATION_KV_VERSION)
                 ));
@@ -184,10 +200,10 @@ impl<'f> Plan<'f> {
             Some("") => (Mode::Generic, Generic::Empty),
             Some(path) => match disallowed(rules, path) {
                 Some(message) => {
-                    self.errors.push(format!(
-                        "{label}: {}: {message}",
-                        annotation_field(ANNOTATION_PATH)
-                    ));
+                    self.error(
+                        (file, chunk, 0),
+                        format!("{label}: {}: {message}", annotation_field(ANNOTATION_PATH)),
+                    );
                     (Mode::Generic, Generic::Disallowed)
                 }
                 None => (
@@ -210,6 +226,7 @@ impl<'f> Plan<'f> {
             generic: &generic,
             kv_version,
             secret_kind: kind == "Secret",
+            at: (file, chunk),
             fields: Vec::new(),
         };
         walker.node(root, &mut String::new(), None);
@@ -293,6 +310,8 @@ struct Walker<'p, 'f, 'r> {
     generic: &'r Generic,
     kv_version: Option<KvVersion>,
     secret_kind: bool,
+    /// File and chunk of the document.
+    at: (usize, usize),
     fields: Vec<Field<'f>>,
 }
 
@@ -344,13 +363,15 @@ impl<'f> Walker<'_, 'f, '_> {
         for item in found {
             match item {
                 Ok(p) => {
-                    let secret = self.secret_for(&p, &text, path);
+                    let secret = self.secret_for(&p, &text, path, scalar.span.start);
                     placeholders.push((p, secret));
                 }
-                Err(e) => self.plan.errors.push(format!(
-                    "{}: {path}: {}: {}",
-                    self.label, &text[e.range], e.message
-                )),
+                Err(e) => {
+                    let message =
+                        format!("{}: {path}: {}: {}", self.label, &text[e.range], e.message);
+                    self.plan
+                        .error((self.at.0, self.at.1, scalar.span.start), message);
+                }
             }
         }
         self.plan.placeholders += placeholders.len();
@@ -366,7 +387,13 @@ impl<'f> Walker<'_, 'f, '_> {
 
     /// The secret a placeholder needs, registered for fetching; `None` when it needs none
     /// (its error is already reported, or it will be reported as missing).
-    fn secret_for(&mut self, p: &Placeholder, text: &str, path: &str) -> Option<SecretRef> {
+    fn secret_for(
+        &mut self,
+        p: &Placeholder,
+        text: &str,
+        path: &str,
+        offset: usize,
+    ) -> Option<SecretRef> {
         let secret = match &p.target {
             Target::Inline {
                 path: secret_path,
@@ -374,11 +401,12 @@ impl<'f> Walker<'_, 'f, '_> {
                 ..
             } => {
                 if let Some(message) = disallowed(self.rules, secret_path) {
-                    self.plan.errors.push(format!(
+                    let message = format!(
                         "{}: {path}: {}: {message}",
                         self.label,
                         &text[p.range.clone()]
-                    ));
+                    );
+                    self.plan.error((self.at.0, self.at.1, offset), message);
                     return None;
                 }
                 SecretRef {
@@ -450,7 +478,8 @@ pub fn apply(
         }
     }
     if !errors.is_empty() {
-        return Err(errors);
+        errors.sort_by_key(|d| d.at);
+        return Err(errors.into_iter().map(|d| d.message).collect());
     }
     let mut out = String::new();
     let mut wrote_any = false;
@@ -477,7 +506,7 @@ pub fn apply(
 fn rewrite_document(
     doc: &DocPlan<'_>,
     fetched: &Fetched,
-    errors: &mut Vec<String>,
+    errors: &mut Vec<Diag>,
 ) -> Option<String> {
     let first_error = errors.len();
     let mut edits = Vec::new();
@@ -492,7 +521,10 @@ fn rewrite_document(
     match rewrite::rewrite(doc.body, doc.tree, &edits) {
         Ok(text) => Some(text),
         Err(e) => {
-            errors.push(format!("{}: {e}", doc.label));
+            errors.push(Diag {
+                at: (doc.file, doc.chunk, 0),
+                message: format!("{}: {e}", doc.label),
+            });
             None
         }
     }
@@ -502,7 +534,7 @@ fn field_edit(
     doc: &DocPlan<'_>,
     field: &Field<'_>,
     fetched: &Fetched,
-    errors: &mut Vec<String>,
+    errors: &mut Vec<Diag>,
 ) -> Option<Edit> {
     let mut values = Vec::with_capacity(field.placeholders.len());
     let mut missing = false;
@@ -528,12 +560,15 @@ fn field_edit(
                 missing |= removable;
                 if !removable {
                     failed = true;
-                    errors.push(format!(
-                        "{}: {}: {}{where_}: {message}",
-                        doc.label,
-                        field.path,
-                        &field.text[p.range.clone()]
-                    ));
+                    errors.push(Diag {
+                        at: (doc.file, doc.chunk, field.scalar.span.start),
+                        message: format!(
+                            "{}: {}: {}{where_}: {message}",
+                            doc.label,
+                            field.path,
+                            &field.text[p.range.clone()]
+                        ),
+                    });
                 }
             }
         }
