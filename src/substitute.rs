@@ -598,38 +598,43 @@ fn field_edit(
             pieces: Vec::new(),
         });
     }
-    if field.base64 {
-        let mut bytes = Vec::with_capacity(field.text.len());
-        let mut pos = 0;
-        for ((p, _), value) in field.placeholders.iter().zip(&values) {
-            bytes.extend_from_slice(field.text[pos..p.range.start].as_bytes());
-            match value {
-                Value::Bytes(b) => bytes.extend_from_slice(b),
-                other => bytes.extend_from_slice(other.to_text().as_bytes()),
-            }
-            pos = p.range.end;
-        }
-        bytes.extend_from_slice(field.text[pos..].as_bytes());
-        return Some(Edit::Replace {
-            at: field.scalar.span.start,
-            value: NewValue::Text(BASE64.encode(bytes)),
-            pieces: Vec::new(),
-        });
-    }
-    let mut text = String::with_capacity(field.text.len());
-    let mut pieces = Vec::with_capacity(values.len());
+    // In a base64 Secret value, bytes (a binary secret) go in as they are.
+    let replacements: Vec<Vec<u8>> = values
+        .into_iter()
+        .map(|value| match value {
+            Value::Bytes(bytes) if field.base64 => bytes,
+            other => other.to_text().into_bytes(),
+        })
+        .collect();
+    let source = field.text.as_bytes();
+    let mut out = Vec::with_capacity(source.len());
     let mut pos = 0;
-    for ((p, _), value) in field.placeholders.iter().zip(&values) {
-        text.push_str(&field.text[pos..p.range.start]);
-        let replacement = value.to_text();
-        text.push_str(&replacement);
-        pieces.push((field.text[p.range.clone()].to_owned(), replacement));
+    for ((p, _), replacement) in field.placeholders.iter().zip(&replacements) {
+        out.extend_from_slice(&source[pos..p.range.start]);
+        out.extend_from_slice(replacement);
         pos = p.range.end;
     }
-    text.push_str(&field.text[pos..]);
+    out.extend_from_slice(&source[pos..]);
+    let (value, pieces) = if field.base64 {
+        (BASE64.encode(out), Vec::new())
+    } else {
+        let pieces = field
+            .placeholders
+            .iter()
+            .zip(replacements)
+            .map(|((p, _), r)| {
+                let text = String::from_utf8(r).expect("text values are UTF-8");
+                (field.text[p.range.clone()].to_owned(), text)
+            })
+            .collect();
+        (
+            String::from_utf8(out).expect("text values are UTF-8"),
+            pieces,
+        )
+    };
     Some(Edit::Replace {
         at: field.scalar.span.start,
-        value: NewValue::Text(text),
+        value: NewValue::Text(value),
         pieces,
     })
 }
