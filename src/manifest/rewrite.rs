@@ -176,6 +176,13 @@ fn replace(
     }
     let block = matches!(scalar.style, Style::Literal | Style::Folded);
     if level <= Level::Reemit {
+        match scalar.style {
+            Style::Plain if plain_safe(s, scalar.flow) => return vec![(own, s.clone())],
+            Style::SingleQuoted if one_line_printable(s) => {
+                return vec![(own, format!("'{}'", s.replace('\'', "''")))];
+            }
+            _ => {}
+        }
         if block {
             let parts = BlockParts::of(&text[own.clone()]);
             let indent = parts.indent.unwrap_or(2);
@@ -299,12 +306,12 @@ fn plain_to_literal(text: &str, own: &Range<usize>, s: &str) -> Option<(Range<us
     let line_start = text[..own.start].rfind('\n').map_or(0, |i| i + 1);
     let line = &text[line_start..own.start];
     let mut rest = line.trim_start_matches(' ');
-    let mut indent = line.len() - rest.len() + 2;
     while let Some(after) = rest.strip_prefix("- ") {
-        let after_spaces = after.trim_start_matches(' ');
-        indent += 2 + (after.len() - after_spaces.len());
-        rest = after_spaces;
+        rest = after.trim_start_matches(' ');
     }
+    // Deeper than the key the value belongs to, or than the `-` of a sequence item.
+    let column = line.len() - rest.len();
+    let indent = if rest.is_empty() { column } else { column + 2 };
     let lit = literal_block(s, indent, "")?;
     Some((own.start..line_end + 1, lit))
 }
@@ -547,5 +554,130 @@ mod tests {
             out,
             "data:\n  f: |\n    a: 1\n    c: |\n      X\n      Y\n\n    z: 2\n"
         );
+    }
+
+    fn key_at(text: &str, key: &str) -> usize {
+        [' ', '{']
+            .iter()
+            .find_map(|before| text.find(&format!("{before}{key}:")))
+            .unwrap()
+            + 1
+    }
+
+    fn remove(text: &str, key: &str) -> String {
+        let tree = Tree::parse(text).unwrap().unwrap();
+        let edit = Edit::Remove {
+            key_at: key_at(text, key),
+        };
+        rewrite(text, &tree, &[edit]).unwrap()
+    }
+
+    #[test]
+    fn removing_an_entry_keeps_its_neighbours_and_their_comments() {
+        let text = "data:
+  a: 1 # one
+  b: <x>
+  c: 3
+";
+        assert_eq!(
+            remove(text, "b"),
+            "data:
+  a: 1 # one
+  c: 3
+"
+        );
+        assert_eq!(
+            remove(text, "c"),
+            "data:
+  a: 1 # one
+  b: <x>
+"
+        );
+        assert_eq!(
+            remove(text, "a"),
+            "data:
+  b: <x>
+  c: 3
+"
+        );
+        assert_eq!(
+            remove(
+                "data:
+  only: <x>
+kind: A
+",
+                "only"
+            ),
+            "data:
+  {}
+kind: A
+"
+        );
+        assert_eq!(
+            remove(
+                "data: {a: 1, b: <x>}
+",
+                "b"
+            ),
+            "data: {a: 1}
+"
+        );
+        assert_eq!(
+            remove(
+                "data: {a: <x>, b: 2}
+",
+                "a"
+            ),
+            "data: {b: 2}
+"
+        );
+    }
+
+    #[test]
+    fn typed_values_replace_the_whole_plain_scalar() {
+        let text = "a: <n> # c
+b: <m>
+";
+        let tree = Tree::parse(text).unwrap().unwrap();
+        let typed = |at: usize, v: serde_json::Value| Edit::Replace {
+            at,
+            value: NewValue::Typed(v.into()),
+            pieces: Vec::new(),
+        };
+        let edits = [
+            typed(3, serde_json::json!(5)),
+            typed(14, serde_json::json!({"k": ["v", true]})),
+        ];
+        assert_eq!(
+            rewrite(text, &tree, &edits).unwrap(),
+            "a: 5 # c
+b: {\"k\":[\"v\",true]}\n"
+        );
+    }
+
+    #[test]
+    fn anchors_stay_and_aliases_follow() {
+        let out = rewrite_one("a: &x '<p>'\nb: *x\n", "<p>", "it's");
+        assert_eq!(out, "a: &x 'it''s'\nb: *x\n");
+    }
+
+    #[test]
+    fn plain_scalars_that_would_change_type_are_quoted() {
+        assert_eq!(rewrite_one("a: <p>\n", "<p>", "yes"), "a: \"yes\"\n");
+        assert_eq!(rewrite_one("a: [<p>]\n", "<p>", "x, y"), "a: [\"x, y\"]\n");
+    }
+
+    #[test]
+    fn multi_line_values_in_plain_scalars_become_literal_blocks() {
+        assert_eq!(
+            rewrite_one("a:\n  - <p>\nb: 1\n", "<p>", "l1\nl2\n"),
+            "a:\n  - |\n    l1\n    l2\nb: 1\n"
+        );
+    }
+
+    #[test]
+    fn a_block_needing_keep_chomping_is_rewritten_whole() {
+        let out = rewrite_one("crt: |\n  <p>\nnext: 1\n", "<p>", "A\nB\n\n");
+        assert_eq!(out, "crt: |+\n  A\n  B\n\nnext: 1\n");
     }
 }
