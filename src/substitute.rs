@@ -679,3 +679,127 @@ fn value_of(
         .try_fold(value, |value, modifier| modifier.apply(value))
         .map_err(Failure::Other)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{self, input::Source};
+
+    /// Runs collect and apply over one file, with `secrets` as the fetched data.
+    fn run(text: &str, secrets: serde_json::Value) -> Result<String, Vec<String>> {
+        let source = Source {
+            name: "m.yaml".into(),
+            text: text.into(),
+        };
+        let files = vec![manifest::parse(&source).unwrap()];
+        let plan = collect(
+            &files,
+            &Rules {
+                path_validation: None,
+            },
+        );
+        let serde_json::Value::Object(paths) = secrets else {
+            panic!()
+        };
+        let fetched: Fetched = plan
+            .refs
+            .iter()
+            .map(|r| {
+                let result = match paths.get(&r.path) {
+                    Some(serde_json::Value::Object(keys)) => Ok(Arc::new(
+                        keys.iter()
+                            .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+                            .collect(),
+                    )),
+                    _ => Err(format!("test: no secret {}", r.path)),
+                };
+                (r.clone(), result)
+            })
+            .collect();
+        apply(&files, plan, &fetched)
+    }
+
+    fn app() -> serde_json::Value {
+        serde_json::json!({"app": {"user": "admin", "n": 3, "cfg": {"a": [1]}, "b64": "aGk="}})
+    }
+
+    #[test]
+    fn typed_injection_only_for_a_whole_plain_scalar_outside_secret_and_configmap() {
+        let out = run(
+            "kind: Deployment\nx: <path:app#n>\ny: \"<path:app#n>\"\nz: n=<path:app#n>\n",
+            app(),
+        )
+        .unwrap();
+        assert_eq!(out, "kind: Deployment\nx: 3\ny: \"3\"\nz: n=3\n");
+        let out = run(
+            "kind: ConfigMap\ndata:\n  x: <path:app#n>\n  c: <path:app#cfg>\n",
+            app(),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "kind: ConfigMap\ndata:\n  x: \"3\"\n  c: \"{\\\"a\\\":[1]}\"\n"
+        );
+    }
+
+    #[test]
+    fn generic_placeholders_need_the_path_annotation() {
+        let text = "kind: Secret\nmetadata:\n  annotations:\n    avp.kubernetes.io/path: app\nstringData:\n  u: <user>\n";
+        assert!(run(text, app()).unwrap().ends_with("  u: admin\n"));
+        let out = run("kind: Secret\nstringData:\n  u: <user>\n", app()).unwrap();
+        assert!(out.ends_with("  u: <user>\n"));
+    }
+
+    #[test]
+    fn base64_secret_values_are_decoded_substituted_and_encoded() {
+        // base64 of "<path:app#user>" and of "<b>hi</b>" (no placeholder: untouched)
+        let text = "kind: Secret\ndata:\n  u: PHBhdGg6YXBwI3VzZXI+\n  h: PGI+aGk8L2I+\n";
+        let out = run(text, app()).unwrap();
+        assert_eq!(
+            out,
+            "kind: Secret\ndata:\n  u: YWRtaW4=\n  h: PGI+aGk8L2I+\n"
+        );
+    }
+
+    #[test]
+    fn ignored_manifests_are_copied_untouched_and_fetch_nothing() {
+        let text = "kind: Secret\nmetadata:\n  annotations:\n    avp.kubernetes.io/ignore: \"true\"\nx: <path:nowhere#k>\n";
+        assert_eq!(run(text, app()).unwrap(), text);
+    }
+
+    #[test]
+    fn remove_missing_drops_fields_whose_key_is_absent() {
+        let text = "kind: Secret\nmetadata:\n  annotations:\n    avp.kubernetes.io/remove-missing: \"true\"\nstringData:\n  a: <path:app#user>\n  b: <path:app#nope>\n";
+        let out = run(text, app()).unwrap();
+        assert!(out.ends_with("stringData:\n  a: admin\n"), "{out}");
+    }
+
+    #[test]
+    fn non_string_annotations_are_skipped_one_by_one() {
+        let text = "kind: Secret\nmetadata:\n  annotations:\n    avp.kubernetes.io/ignore: true\n    avp.kubernetes.io/path: app\nx: <user>\n";
+        assert!(run(text, app()).unwrap().ends_with("x: admin\n"));
+    }
+
+    #[test]
+    fn documents_without_kind_are_dropped_and_their_placeholders_ignored() {
+        let out = run(
+            "name: chart\nv: <path:nowhere#k>\n---\nkind: A\nx: <path:app#user>\n",
+            app(),
+        )
+        .unwrap();
+        assert_eq!(out, "---\nkind: A\nx: admin\n");
+    }
+
+    #[test]
+    fn errors_name_file_document_kind_field_and_placeholder() {
+        let text = "kind: A\nmetadata:\n  name: web\nspec:\n  list:\n    - [x, <path:app#nope>]\n  'a.b': <path:gone#k>\n";
+        let errors = run(text, app()).unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "m.yaml: doc 1 (A/web): spec.list[0][1]: <path:app#nope>: missing Vault value: key \"nope\" not found in app",
+                "m.yaml: doc 1 (A/web): spec['a.b']: <path:gone#k>: test: no secret gone",
+            ]
+        );
+    }
+}
