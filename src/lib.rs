@@ -115,7 +115,10 @@ pub fn process(
     };
     let plan = substitute::collect(&files, &rules);
     let parsed = started.elapsed();
-    if plan.manifests == 0 && !plan.has_errors() && !allow_empty {
+    if plan.manifests == 0 && !plan.has_errors() {
+        if allow_empty {
+            return Ok(String::new());
+        }
         bail!(
             "no Kubernetes manifests in {name}: refusing to print empty output, which would make Argo CD prune the app (pass --allow-empty to allow it)"
         );
@@ -142,10 +145,10 @@ pub fn process(
     let substitute_started = Instant::now();
     let documents: usize = files.iter().map(|f| f.docs.iter().flatten().count()).sum();
     let placeholders = plan.placeholders;
-    let output = substitute::apply(&files, plan, &fetched).map_err(Errors)?;
+    let output = substitute::apply(&files, plan, &fetched);
     tracing::debug!(
         "documents: {documents}, placeholders: {placeholders}, unique secrets: {unique}, backend requests: {requests}, parse: {parsed:.1?}, fetch: {fetch:.1?}, substitute: {:.1?}",
         substitute_started.elapsed()
     );
-    Ok(output)
+    output.map_err(|e| Errors(e).into())
 }

@@ -159,10 +159,12 @@ impl<'f> Plan<'f> {
         };
         self.manifests += 1;
         let metadata = tree.get(root, "metadata");
-        let label = match metadata
-            .and_then(|m| tree.get(m, "name"))
-            .and_then(string_value)
-        {
+        let name = |key| {
+            metadata
+                .and_then(|m| tree.get(m, key))
+                .and_then(string_value)
+        };
+        let label = match name("name").or_else(|| name("generateName")) {
             Some(name) => format!("{label} ({kind}/{name})"),
             None => format!("{label} ({kind})"),
         };
@@ -659,7 +661,12 @@ fn value_of(
     };
     let data = match fetched.get(secret) {
         Some(Ok(data)) => data,
-        Some(Err(e)) => return Err(Failure::Other(e.clone())),
+        Some(Err(e)) => {
+            return Err(Failure::Other(match p.target {
+                Target::Generic { .. } => format!("{e} (the secret named by {ANNOTATION_PATH})"),
+                Target::Inline { .. } => e.clone(),
+            }));
+        }
         None => {
             return Err(Failure::Other(
                 "internal error: secret was not fetched".to_owned(),

@@ -104,7 +104,7 @@ impl Backend for FileBackend {
         self.secrets.get(&key).cloned().ok_or_else(|| {
             BackendError::new(
                 ErrorKind::NotFound,
-                format!("no secret {key} in the values file"),
+                format!("secret {secret} not found in the values file"),
             )
         })
     }
@@ -161,7 +161,10 @@ mod tests {
     async fn unknown_path_is_not_found() {
         let err = get("a:\n  k: v\n", "b", Some("2")).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::NotFound);
-        assert_eq!(err.message, "no secret b#2 in the values file");
+        assert_eq!(
+            err.message,
+            "secret b (version 2) not found in the values file"
+        );
     }
 
     #[test]

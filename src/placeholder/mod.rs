@@ -237,7 +237,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err.message,
-            "empty modifier stage (nothing between `|` and the next `|` or `>`)"
+            "invalid modifier: (an empty stage between `|` and the next `|` or `>`)"
         );
     }
 }

@@ -26,7 +26,7 @@ impl Modifier {
         let mut fields = stage.split_whitespace();
         let Some(name) = fields.next() else {
             return Err(
-                "empty modifier stage (nothing between `|` and the next `|` or `>`)".to_owned(),
+                "invalid modifier: (an empty stage between `|` and the next `|` or `>`)".to_owned(),
             );
         };
         let params: Vec<&str> = fields.collect();
