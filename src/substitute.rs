@@ -60,7 +60,6 @@ struct DocPlan<'f> {
     fields: Vec<Field<'f>>,
 }
 
-#[derive(Clone)]
 enum Generic {
     /// No `avp.kubernetes.io/path` annotation.
     Absent,

@@ -14,8 +14,7 @@ use super::scalar::{
 use super::tree::{Map, Node, Scalar, Style, Tree};
 use crate::value::{Value, format_number};
 
-/// The new value of a scalar.
-#[derive(Clone, Debug)]
+/// The new value of a scalar. No `Debug`: it holds secret text.
 pub enum NewValue {
     /// A string, read back as a string whatever it holds.
     Text(String),
@@ -24,7 +23,6 @@ pub enum NewValue {
 }
 
 /// One change to a document.
-#[derive(Clone, Debug)]
 pub enum Edit {
     Replace {
         /// `span.start` of the scalar in the document text.
