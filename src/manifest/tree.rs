@@ -69,12 +69,21 @@ impl std::error::Error for SyntaxError {}
 impl Tree {
     /// Parses text holding at most one document. `Ok(None)` for an empty or comment-only text.
     pub fn parse(text: &str) -> Result<Option<Tree>, SyntaxError> {
-        let mut input = text.as_bytes();
+        // libyaml-safer panics on a block scalar that ends the input without a line break; the
+        // break is added for parsing only, and spans are clamped to the text.
+        let with_break;
+        let mut input = if text.ends_with('\n') {
+            text.as_bytes()
+        } else {
+            with_break = format!("{text}\n");
+            with_break.as_bytes()
+        };
         let mut parser = Parser::new();
         parser.set_input_string(&mut input);
         let mut builder = Builder {
             parser,
             anchors: HashMap::new(),
+            len: text.len(),
         };
         builder.document()
     }
@@ -113,6 +122,8 @@ impl Node {
 struct Builder<'r, 'b> {
     parser: Parser<&'b mut &'r [u8]>,
     anchors: HashMap<String, Node>,
+    /// Length of the text, which marks may pass by the added line break.
+    len: usize,
 }
 
 /// What the builder reads next: a node, or the end of the enclosing collection.
@@ -167,8 +178,8 @@ impl Builder<'_, '_> {
 
     fn item(&mut self, flow: bool) -> Result<Item, SyntaxError> {
         let event = self.next()?;
-        let start = event.start_mark.index as usize;
-        let end = event.end_mark.index as usize;
+        let start = (event.start_mark.index as usize).min(self.len);
+        let end = (event.end_mark.index as usize).min(self.len);
         let (node, anchor, span) = match event.data {
             EventData::Scalar {
                 anchor,
@@ -299,6 +310,13 @@ mod tests {
         };
         assert!(items[0].as_scalar().unwrap().flow);
         assert!(!scalar(&tree, &["b"]).flow);
+    }
+
+    #[test]
+    fn a_block_scalar_may_end_the_input_without_a_line_break() {
+        let text = "a: |\n  x";
+        let tree = Tree::parse(text).unwrap().unwrap();
+        assert_eq!(&text[scalar(&tree, &["a"]).span.clone()], "|\n  x");
     }
 
     #[test]
