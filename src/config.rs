@@ -109,6 +109,8 @@ pub struct Config {
     pub max_concurrency: usize,
     /// `AVP_MAX_RETRIES`, else `VAULT_MAX_RETRIES`: retries of a transient failure.
     pub max_retries: u32,
+    /// Whether Vault tokens may be cached between runs (off with `--disable-token-cache`).
+    pub token_cache: bool,
 }
 
 impl Config {
@@ -139,6 +141,7 @@ impl Config {
             path_validation,
             max_concurrency,
             max_retries,
+            token_cache: true,
         })
     }
 }

@@ -81,7 +81,8 @@ pub fn generate(args: &Generate) -> anyhow::Result<String> {
         Some(path) => vec![config::read_config_file(path)?],
         None => Vec::new(),
     };
-    let config = Config::from_settings(Settings::merge(std::env::vars(), sources))?;
+    let mut config = Config::from_settings(Settings::merge(std::env::vars(), sources))?;
+    config.token_cache = !args.disable_token_cache;
     let inputs = manifest::input::read(&args.path).map_err(Errors)?;
     let name = if args.path == "-" {
         "<stdin>"

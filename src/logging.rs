@@ -3,9 +3,12 @@
 use std::fmt;
 
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::FmtContext;
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
+use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 struct Plain;
 
@@ -32,11 +35,15 @@ where
     }
 }
 
+/// Only secretsubst's own events are shown: libraries' debug logs may carry tokens or payloads.
 pub fn init(verbose: bool) {
     let level = if verbose { Level::DEBUG } else { Level::WARN };
-    tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
         .event_format(Plain)
-        .init();
+        .finish()
+        .with(Targets::new().with_target(env!("CARGO_CRATE_NAME"), level));
+    // Only fails if a subscriber is already set, which leaves logging working.
+    let _ = subscriber.try_init();
 }

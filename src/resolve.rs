@@ -117,6 +117,7 @@ mod tests {
             path: path.into(),
             version: None,
             kv_version: None,
+            namespace: None,
         }
     }
 

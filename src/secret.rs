@@ -12,6 +12,8 @@ pub struct SecretRef {
     pub version: Option<String>,
     /// From the `avp.kubernetes.io/kv-version` annotation; `None` lets the backend decide.
     pub kv_version: Option<KvVersion>,
+    /// From the `avp.kubernetes.io/namespace` annotation (Vault namespaces).
+    pub namespace: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

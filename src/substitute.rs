@@ -22,6 +22,24 @@ const ANNOTATION_IGNORE: &str = "avp.kubernetes.io/ignore";
 const ANNOTATION_KV_VERSION: &str = "avp.kubernetes.io/kv-version";
 const ANNOTATION_SECRET_VERSION: &str = "avp.kubernetes.io/secret-version";
 const ANNOTATION_REMOVE_MISSING: &str = "avp.kubernetes.io/remove-missing";
+const ANNOTATION_NAMESPACE: &str = "avp.kubernetes.io/namespace";
+
+/// What a manifest's annotations add to every secret it reads.
+struct Scope {
+    kv_version: Option<KvVersion>,
+    namespace: Option<String>,
+}
+
+impl Scope {
+    fn secret(&self, path: &str, version: Option<&str>) -> SecretRef {
+        SecretRef {
+            path: path.to_owned(),
+            version: version.map(str::to_owned),
+            kv_version: self.kv_version,
+            namespace: self.namespace.clone(),
+        }
+    }
+}
 
 /// Settings that shape collection.
 pub struct Rules<'a> {
@@ -196,6 +214,12 @@ impl<'f> Plan<'f> {
                 return Output::Keep;
             }
         };
+        let scope = Scope {
+            kv_version,
+            namespace: get(ANNOTATION_NAMESPACE)
+                .filter(|ns| !ns.is_empty())
+                .map(str::to_owned),
+        };
         let (mode, generic) = match get(ANNOTATION_PATH) {
             None => (Mode::Inline, Generic::Absent),
             Some("") => (Mode::Generic, Generic::Empty),
@@ -209,13 +233,10 @@ impl<'f> Plan<'f> {
                 }
                 None => (
                     Mode::Generic,
-                    Generic::Secret(SecretRef {
-                        path: path.to_owned(),
-                        version: get(ANNOTATION_SECRET_VERSION)
-                            .filter(|v| !v.is_empty())
-                            .map(str::to_owned),
-                        kv_version,
-                    }),
+                    Generic::Secret(scope.secret(
+                        path,
+                        get(ANNOTATION_SECRET_VERSION).filter(|v| !v.is_empty()),
+                    )),
                 ),
             },
         };
@@ -225,7 +246,7 @@ impl<'f> Plan<'f> {
             label: &label,
             mode,
             generic: &generic,
-            kv_version,
+            scope: &scope,
             secret_kind: kind == "Secret",
             at: (file, chunk),
             fields: Vec::new(),
@@ -309,7 +330,7 @@ struct Walker<'p, 'f, 'r> {
     label: &'r str,
     mode: Mode,
     generic: &'r Generic,
-    kv_version: Option<KvVersion>,
+    scope: &'r Scope,
     secret_kind: bool,
     /// File and chunk of the document.
     at: (usize, usize),
@@ -410,11 +431,7 @@ impl<'f> Walker<'_, 'f, '_> {
                     self.plan.error((self.at.0, self.at.1, offset), message);
                     return None;
                 }
-                SecretRef {
-                    path: secret_path.clone(),
-                    version: version.clone(),
-                    kv_version: self.kv_version,
-                }
+                self.scope.secret(secret_path, version.as_deref())
             }
             Target::Generic { .. } => match self.generic {
                 Generic::Secret(secret) => secret.clone(),

@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use async_trait::async_trait;
 
 use super::{Backend, BackendError, ErrorKind};
-use crate::config::Settings;
+use crate::config::Config;
 use crate::secret::{SecretData, SecretRef};
 use crate::value::Value;
 
@@ -19,8 +19,12 @@ pub struct FileBackend {
     secrets: BTreeMap<String, SecretData>,
 }
 
-pub fn build(settings: &Settings) -> anyhow::Result<Arc<dyn Backend>> {
-    let Some(path) = settings.get("AVP_VALUES_FILE").filter(|p| !p.is_empty()) else {
+pub fn build(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
+    let Some(path) = config
+        .settings
+        .get("AVP_VALUES_FILE")
+        .filter(|p| !p.is_empty())
+    else {
         bail!("AVP_VALUES_FILE must be set when AVP_TYPE is file");
     };
     let text = std::fs::read_to_string(path)
@@ -119,6 +123,7 @@ mod tests {
             path: path.into(),
             version: version.map(Into::into),
             kv_version: None,
+            namespace: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! from `AVP_TYPE`. Only backends do I/O towards secret stores.
 
 mod file;
+mod vault;
 
 use std::fmt;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::config::{Config, Settings};
+use crate::config::Config;
 use crate::secret::{SecretData, SecretRef};
 
 #[async_trait]
@@ -66,14 +67,13 @@ pub struct Selected {
     pub backend: Arc<dyn Backend>,
 }
 
-type Constructor = fn(&Settings) -> anyhow::Result<Arc<dyn Backend>>;
+type Constructor = fn(&Config) -> anyhow::Result<Arc<dyn Backend>>;
 
 /// Every implemented backend, by its `AVP_TYPE` name.
-const REGISTRY: &[(&str, Constructor)] = &[("file", file::build)];
+const REGISTRY: &[(&str, Constructor)] = &[("file", file::build), ("vault", vault::build)];
 
 /// AVP's backend names that secretsubst does not implement yet.
 const PLANNED: &[&str] = &[
-    "vault",
     "awssecretsmanager",
     "gcpsecretmanager",
     "azurekeyvault",
@@ -92,7 +92,7 @@ pub fn select(config: &Config) -> anyhow::Result<Selected> {
     if let Some((name, build)) = REGISTRY.iter().find(|(name, _)| *name == wanted) {
         return Ok(Selected {
             name,
-            backend: build(&config.settings)?,
+            backend: build(config)?,
         });
     }
     if PLANNED.contains(&wanted) {
