@@ -480,29 +480,21 @@ impl VaultBackend {
     }
 
     /// Runs `request` with the current token; a 403 on a cached token logs in again once.
-    async fn with_token<T, F, Fut>(
-        &self,
-        namespace: Option<&str>,
-        request: F,
-    ) -> Result<T, ClientError>
+    /// `what` names the request in errors.
+    async fn with_token<T, F, Fut>(&self, namespace: Option<&str>, what: &str, request: F) -> Result<T, BackendError>
     where
         F: Fn(VaultClient) -> Fut,
         Fut: Future<Output = Result<T, ClientError>>,
     {
-        let token = self
-            .current_token()
-            .await
-            .map_err(|_| ClientError::InvalidLoginMethodError)?;
-        let result = request(self.client(&token.value, namespace)).await;
-        match result {
+        let token = self.current_token().await?;
+        let result = match request(self.client(&token.value, namespace)).await {
             Err(ClientError::APIError { code: 403, .. }) if token.from_cache => {
-                match self.relogin(&token).await {
-                    Ok(fresh) => request(self.client(&fresh.value, namespace)).await,
-                    Err(_) => result,
-                }
+                let fresh = self.relogin(&token).await?;
+                request(self.client(&fresh.value, namespace)).await
             }
             other => other,
-        }
+        };
+        result.map_err(|e| classify(e, what))
     }
 
     /// The KV version and mount of `path`: from settings, or detected once per mount.
@@ -522,12 +514,10 @@ impl VaultBackend {
         {
             return Ok((m.kv, m.path.clone()));
         }
-        let endpoint_path = path.to_owned();
+        let what = format!("mount lookup for {path}");
         let detected = self
-            .with_token(namespace, |client| {
-                let endpoint = ReadMount {
-                    path: endpoint_path.clone(),
-                };
+            .with_token(namespace, &what, |client| {
+                let endpoint = ReadMount { path: path.to_owned() };
                 async move { vaultrs::api::exec_with_result(&client, endpoint).await }
             })
             .await;
@@ -556,7 +546,6 @@ impl VaultBackend {
                 ));
             }
             Err(e) => {
-                let e = classify(e, &format!("mount lookup for {path}"));
                 if e.kind == ErrorKind::Transient {
                     return Err(e);
                 }
@@ -627,15 +616,14 @@ impl Backend for VaultBackend {
             None => api.clone(),
         };
         let response = self
-            .with_token(namespace, |client| {
+            .with_token(namespace, &what, |client| {
                 let endpoint = ReadPath {
                     path: api.clone(),
                     version: version.clone(),
                 };
                 async move { vaultrs::api::exec_with_result(&client, endpoint).await }
             })
-            .await
-            .map_err(|e| classify(e, &what))?;
+            .await?;
         secret_data(kv, response, &what)
     }
 }
