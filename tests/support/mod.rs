@@ -1,0 +1,4 @@
+//! Shared helpers for the integration tests. Each test crate uses a subset of them.
+#![allow(dead_code)]
+
+pub mod vault;
