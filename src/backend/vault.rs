@@ -481,7 +481,12 @@ impl VaultBackend {
 
     /// Runs `request` with the current token; a 403 on a cached token logs in again once.
     /// `what` names the request in errors.
-    async fn with_token<T, F, Fut>(&self, namespace: Option<&str>, what: &str, request: F) -> Result<T, BackendError>
+    async fn with_token<T, F, Fut>(
+        &self,
+        namespace: Option<&str>,
+        what: &str,
+        request: F,
+    ) -> Result<T, BackendError>
     where
         F: Fn(VaultClient) -> Fut,
         Fut: Future<Output = Result<T, ClientError>>,
@@ -517,7 +522,9 @@ impl VaultBackend {
         let what = format!("mount lookup for {path}");
         let detected = self
             .with_token(namespace, &what, |client| {
-                let endpoint = ReadMount { path: path.to_owned() };
+                let endpoint = ReadMount {
+                    path: path.to_owned(),
+                };
                 async move { vaultrs::api::exec_with_result(&client, endpoint).await }
             })
             .await;

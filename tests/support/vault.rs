@@ -154,6 +154,18 @@ impl VaultServer {
             remaining: n,
             status,
             retry_after,
+            path_prefix: None,
+        });
+    }
+
+    /// Like [`Self::fail_next`], for the next `n` requests whose path starts with `path_prefix`
+    /// (`/v1/secret/data/`); other requests pass.
+    pub fn fail_next_on(&self, path_prefix: &str, n: usize, status: u16) {
+        self.lock().fail = (n > 0).then_some(state::Fail {
+            remaining: n,
+            status,
+            retry_after: None,
+            path_prefix: Some(path_prefix.to_owned()),
         });
     }
 
@@ -556,7 +568,13 @@ async fn respond(
             token: token.clone(),
         });
         let injected = match st.fail.as_mut() {
-            Some(fail) if fail.remaining > 0 => {
+            Some(fail)
+                if fail.remaining > 0
+                    && fail
+                        .path_prefix
+                        .as_deref()
+                        .is_none_or(|p| path.starts_with(p)) =>
+            {
                 fail.remaining -= 1;
                 let mut reply =
                     handler::injected_failure(fail.status, rel.as_deref().unwrap_or(""));

@@ -42,6 +42,8 @@ pub struct Fail {
     pub remaining: usize,
     pub status: u16,
     pub retry_after: Option<u64>,
+    /// Only requests whose path (`/v1/...`) starts with this fail.
+    pub path_prefix: Option<String>,
 }
 
 pub struct Namespace {
