@@ -165,6 +165,23 @@ fn denied_mount_detection_falls_back_to_kv2() {
 }
 
 #[test]
+fn a_missing_secret_on_a_guessed_kv2_mount_hints_at_kv1() {
+    let server = VaultServer::builder()
+        .kv1("kv")
+        .put("kv/app", json!({"password": "kv1-s3cr3t"}))
+        .token(ROOT, Policy::Root)
+        .deny_ui_mounts()
+        .start();
+    let home = tempfile::tempdir().unwrap();
+    let input = SECRET_DOC.replace("secret/data/app", "kv/app");
+    let err = assert_failure(
+        &generate(&server, home.path(), &token_env(), &input, &[]),
+        &["kv1-s3cr3t"],
+    );
+    insta::assert_snapshot!(err);
+}
+
+#[test]
 fn generic_placeholders_read_the_annotation_path_and_secret_version() {
     let server = app_server().start();
     let home = tempfile::tempdir().unwrap();
@@ -283,6 +300,23 @@ fn tls_with_a_ca_file() {
         &[],
     );
     assert_output(&out, &expected("new-s3cr3t"));
+}
+
+#[test]
+fn tls_with_a_ca_directory() {
+    let server = tls_server();
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&server.tls().unwrap().ca_cert, dir.path().join("ca.pem")).unwrap();
+    let env = [
+        ("AVP_AUTH_TYPE", "token"),
+        ("VAULT_TOKEN", ROOT),
+        ("VAULT_CAPATH", dir.path().to_str().unwrap()),
+    ];
+    assert_output(
+        &generate(&server, home.path(), &env, SECRET_DOC, &[]),
+        &expected("new-s3cr3t"),
+    );
 }
 
 #[test]

@@ -311,11 +311,14 @@ struct Token {
     from_cache: bool,
 }
 
+#[derive(Clone)]
 struct Mount {
     namespace: Option<String>,
     /// `secret/`, with its trailing slash.
     path: String,
     kv: KvVersion,
+    /// Neither configured nor detected: the fallback after a denied lookup.
+    guessed: bool,
 }
 
 /// `GET /v1/<path>[?version=N]`: a KV read by its API path, as AVP reads.
@@ -503,21 +506,16 @@ impl VaultBackend {
     }
 
     /// The KV version and mount of `path`: from settings, or detected once per mount.
-    async fn kv_of(
-        &self,
-        namespace: Option<&str>,
-        path: &str,
-    ) -> Result<(KvVersion, String), BackendError> {
-        let first_segment = || format!("{}/", path.split('/').next().unwrap_or(path));
+    async fn kv_of(&self, namespace: Option<&str>, path: &str) -> Result<Mount, BackendError> {
         if let Some(kv) = self.kv_version {
-            return Ok((kv, first_segment()));
+            return Ok(assumed_mount(namespace, path, kv));
         }
         let mut mounts = self.mounts.lock().await;
         if let Some(m) = mounts
             .iter()
             .find(|m| m.namespace.as_deref() == namespace && path.starts_with(&m.path))
         {
-            return Ok((m.kv, m.path.clone()));
+            return Ok(m.clone());
         }
         let what = format!("mount lookup for {path}");
         let detected = self
@@ -544,6 +542,7 @@ impl VaultBackend {
                     namespace: namespace.map(str::to_owned),
                     path,
                     kv: if v2 { KvVersion::V2 } else { KvVersion::V1 },
+                    guessed: false,
                 }
             }
             Ok(info) => {
@@ -560,15 +559,23 @@ impl VaultBackend {
                     "vault: cannot detect the KV version of {path} ({e}); assuming KV v2"
                 );
                 Mount {
-                    namespace: namespace.map(str::to_owned),
-                    path: first_segment(),
-                    kv: KvVersion::V2,
+                    guessed: true,
+                    ..assumed_mount(namespace, path, KvVersion::V2)
                 }
             }
         };
-        let found = (mount.kv, mount.path.clone());
-        mounts.push(mount);
-        Ok(found)
+        mounts.push(mount.clone());
+        Ok(mount)
+    }
+}
+
+/// A mount taken to be the path's first segment, with a configured KV version.
+fn assumed_mount(namespace: Option<&str>, path: &str, kv: KvVersion) -> Mount {
+    Mount {
+        namespace: namespace.map(str::to_owned),
+        path: format!("{}/", path.split('/').next().unwrap_or(path)),
+        kv,
+        guessed: false,
     }
 }
 
@@ -609,11 +616,12 @@ impl Backend for VaultBackend {
             ));
         }
         let namespace = secret.namespace.as_deref().or(self.namespace.as_deref());
-        let (kv, mount) = match secret.kv_version {
-            Some(kv) => (kv, format!("{}/", path.split('/').next().unwrap_or(path))),
+        let mount = match secret.kv_version {
+            Some(kv) => assumed_mount(namespace, path, kv),
             None => self.kv_of(namespace, path).await?,
         };
-        let api = api_path(kv, &mount, path);
+        let kv = mount.kv;
+        let api = api_path(kv, &mount.path, path);
         let version = match kv {
             KvVersion::V2 => secret.version.clone(),
             KvVersion::V1 => None,
@@ -630,7 +638,20 @@ impl Backend for VaultBackend {
                 };
                 async move { vaultrs::api::exec_with_result(&client, endpoint).await }
             })
-            .await?;
+            .await
+            .map_err(|mut e| {
+                if e.kind == ErrorKind::NotFound && mount.guessed {
+                    let (other, number) = match kv {
+                        KvVersion::V1 => ("KV v2", 2),
+                        KvVersion::V2 => ("KV v1", 1),
+                    };
+                    e.message.push_str(&format!(
+                        " (if {} is a {other} mount, set AVP_KV_VERSION or the avp.kubernetes.io/kv-version annotation to {number})",
+                        mount.path
+                    ));
+                }
+                e
+            })?;
         secret_data(kv, response, &what)
     }
 }
