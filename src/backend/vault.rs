@@ -67,7 +67,7 @@ pub fn build(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
 }
 
 /// The HTTP client for every request, and the base URL to send them to.
-fn http_client(settings: &Settings, address: &Url) -> anyhow::Result<(reqwest::Client, String)> {
+fn http_client(settings: &Settings, address: &Url) -> anyhow::Result<(reqwest::Client, Url)> {
     let mut builder = reqwest::Client::builder()
         .tls_backend_rustls()
         .timeout(duration(
@@ -128,7 +128,7 @@ fn http_client(settings: &Settings, address: &Url) -> anyhow::Result<(reqwest::C
     let http = builder
         .build()
         .context("cannot set up the HTTP client for Vault")?;
-    Ok((http, base.as_str().trim_end_matches('/').to_owned()))
+    Ok((http, base))
 }
 
 fn read_certificates(file: &str) -> anyhow::Result<Vec<reqwest::Certificate>> {
@@ -292,7 +292,7 @@ impl Auth {
 
 struct VaultBackend {
     http: reqwest::Client,
-    base: String,
+    base: Url,
     /// `VAULT_NAMESPACE`: where secretsubst logs in, and the default for reads.
     namespace: Option<String>,
     auth: Auth,
@@ -368,7 +368,7 @@ impl fmt::Debug for GitHubLogin {
 impl VaultBackend {
     fn client(&self, token: &str, namespace: Option<&str>) -> VaultClient {
         let settings = VaultClientSettings {
-            address: Url::parse(&self.base).expect("the base URL was parsed before"),
+            address: self.base.clone(),
             ca_certs: Vec::new(),
             identity: None,
             timeout: None,
@@ -380,7 +380,10 @@ impl VaultBackend {
             proxy: None,
         };
         VaultClient {
-            http: rustify::clients::reqwest::Client::new(&self.base, self.http.clone()),
+            http: rustify::clients::reqwest::Client::new(
+                self.base.as_str().trim_end_matches('/'),
+                self.http.clone(),
+            ),
             middle: EndpointMiddleware {
                 token: token.to_owned(),
                 version: "v1".to_owned(),
