@@ -45,24 +45,62 @@ pub async fn resolve(
         .await
         .map_err(|e| anyhow::anyhow!("{}: login failed: {e}", selected.name))?;
     let requests = AtomicUsize::new(0);
-    let secrets = futures::stream::iter(refs)
-        .map(|secret| {
+    let limit = selected.backend.batch_limit().max(1);
+    let refs: Vec<SecretRef> = refs.into_iter().collect();
+    let secrets = futures::stream::iter(refs.chunks(limit))
+        .map(|chunk| {
             let requests = &requests;
             async move {
-                let result = fetch(selected, &secret, policy, requests)
-                    .await
-                    .map(Arc::new)
-                    .map_err(|e| describe(selected.name, &e));
-                (secret, result)
+                let results = if chunk.len() == 1 {
+                    vec![fetch(selected, &chunk[0], policy, requests).await]
+                } else {
+                    fetch_batch(selected, chunk, policy, requests).await
+                };
+                chunk
+                    .iter()
+                    .cloned()
+                    .zip(results)
+                    .map(|(secret, result)| {
+                        (
+                            secret,
+                            result
+                                .map(Arc::new)
+                                .map_err(|e| describe(selected.name, &e)),
+                        )
+                    })
+                    .collect::<Vec<_>>()
             }
         })
         .buffer_unordered(policy.max_concurrency.max(1))
+        .flat_map(futures::stream::iter)
         .collect()
         .await;
     Ok(Resolved {
         secrets,
         requests: requests.into_inner(),
     })
+}
+
+/// One batch request; secrets that failed transiently are retried one by one.
+async fn fetch_batch(
+    selected: &Selected,
+    chunk: &[SecretRef],
+    policy: Policy,
+    requests: &AtomicUsize,
+) -> Vec<Result<SecretData, BackendError>> {
+    let batch = selected.backend.get_batch(chunk).await;
+    requests.fetch_add(batch.requests, Ordering::Relaxed);
+    let mut results = Vec::with_capacity(chunk.len());
+    for (secret, result) in chunk.iter().zip(batch.results) {
+        results.push(match result {
+            Err(e) if e.kind == ErrorKind::Transient && policy.max_retries > 0 => {
+                tracing::debug!("{}: {secret}: {e}; retrying on its own", selected.name);
+                fetch(selected, secret, policy, requests).await
+            }
+            other => other,
+        });
+    }
+    results
 }
 
 async fn fetch(

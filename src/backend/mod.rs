@@ -1,6 +1,7 @@
 //! Secret backends: the `Backend` trait, neutral error kinds, and the registry that picks one
 //! from `AVP_TYPE`. Only backends do I/O towards secret stores.
 
+mod aws;
 mod file;
 mod vault;
 
@@ -22,6 +23,26 @@ pub trait Backend: Send + Sync {
 
     /// Fetches every key of one secret.
     async fn get(&self, secret: &SecretRef) -> Result<SecretData, BackendError>;
+
+    /// How many secrets one `get_batch` call may fetch; 1 for backends without a batch API.
+    fn batch_limit(&self) -> usize {
+        1
+    }
+
+    /// Fetches several secrets with as few requests as the backend's API allows.
+    async fn get_batch(&self, secrets: &[SecretRef]) -> Batch {
+        let results = futures::future::join_all(secrets.iter().map(|s| self.get(s))).await;
+        Batch {
+            requests: results.len(),
+            results,
+        }
+    }
+}
+
+/// The results of `get_batch`, in the order asked, and the requests it took.
+pub struct Batch {
+    pub results: Vec<Result<SecretData, BackendError>>,
+    pub requests: usize,
 }
 
 /// What went wrong, in terms the engine acts on: only `Transient` is retried.
@@ -70,11 +91,14 @@ pub struct Selected {
 type Constructor = fn(&Config) -> anyhow::Result<Arc<dyn Backend>>;
 
 /// Every implemented backend, by its `AVP_TYPE` name.
-const REGISTRY: &[(&str, Constructor)] = &[("file", file::build), ("vault", vault::build)];
+const REGISTRY: &[(&str, Constructor)] = &[
+    ("awssecretsmanager", aws::build),
+    ("file", file::build),
+    ("vault", vault::build),
+];
 
 /// AVP's backend names that secretsubst does not implement yet.
 const PLANNED: &[&str] = &[
-    "awssecretsmanager",
     "gcpsecretmanager",
     "azurekeyvault",
     "sops",

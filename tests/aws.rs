@@ -1,0 +1,269 @@
+//! The real binary against moto (an AWS Secrets Manager emulator), which `.ci/test` starts on a
+//! loopback port and names in `SECRETSUBST_TEST_MOTO_URL`. Every run passes static credentials,
+//! a region and `AWS_EC2_METADATA_DISABLED`, so the SDK never looks beyond loopback.
+
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_secretsmanager::primitives::Blob;
+
+fn moto() -> String {
+    std::env::var("SECRETSUBST_TEST_MOTO_URL")
+        .expect("the AWS tests need moto: run the suite with .ci/test, which starts it")
+}
+
+/// A Secrets Manager client for moto in `region`, to set up secrets.
+fn admin(region: &str) -> Client {
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .endpoint_url(moto())
+        .build();
+    Client::from_conf(config)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Creates a secret (string or binary) and returns its ARN.
+fn create(region: &str, name: &str, string: Option<&str>, binary: Option<&[u8]>) -> String {
+    runtime().block_on(async {
+        let out = admin(region)
+            .create_secret()
+            .name(name)
+            .set_secret_string(string.map(str::to_owned))
+            .set_secret_binary(binary.map(Blob::new))
+            .send()
+            .await
+            .unwrap();
+        out.arn().unwrap().to_owned()
+    })
+}
+
+/// Adds a version with `stages` (AWSCURRENT when empty) and returns its version id.
+fn put(name: &str, value: &str, stages: &[&str]) -> String {
+    runtime().block_on(async {
+        let out = admin("us-east-1")
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(value)
+            .set_version_stages(
+                (!stages.is_empty()).then(|| stages.iter().map(|s| (*s).to_owned()).collect()),
+            )
+            .send()
+            .await
+            .unwrap();
+        out.version_id().unwrap().to_owned()
+    })
+}
+
+fn generate(env: &[(&str, &str)], input: &str, extra: &[&str]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_secretsubst"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("AVP_TYPE", "awssecretsmanager")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", moto())
+        .envs(env.iter().copied())
+        .args(["generate", "-"])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+const REGION: [(&str, &str); 1] = [("AWS_REGION", "us-east-1")];
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+fn assert_output(out: &Output, want: &str) {
+    assert!(out.status.success(), "failed: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), want);
+}
+
+fn assert_failure(out: &Output, secrets: &[&str]) -> String {
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    let err = text(&out.stderr);
+    for secret in secrets {
+        assert!(!err.contains(secret), "stderr leaks {secret:?}: {err}");
+    }
+    err
+}
+
+#[test]
+fn json_plain_and_binary_secrets() {
+    create(
+        "us-east-1",
+        "kinds/json",
+        Some(r#"{"user":"app","port":5432,"cfg":{"replicas":2}}"#),
+        None,
+    );
+    create("us-east-1", "kinds/plain", Some("plain-s3cr3t"), None);
+    create("us-east-1", "kinds/binary", None, Some(&[0, 0xff, 1]));
+    let input = "kind: Deployment\nspec:\n  replicas: <path:kinds/json#cfg | jsonPath {.replicas}>\n  port: <path:kinds/json#port>\n  user: <path:kinds/json#user>\n  plain: <path:kinds/plain#SecretString>\n  bin: <path:kinds/binary#SecretBinary>\n---\nkind: Secret\ndata:\n  bin: <path:kinds/binary#SecretBinary | base64encode>\n";
+    let want = "kind: Deployment\nspec:\n  replicas: \"2\"\n  port: 5432\n  user: app\n  plain: plain-s3cr3t\n  bin: AP8B\n---\nkind: Secret\ndata:\n  bin: AP8B\n";
+    assert_output(&generate(&REGION, input, &[]), want);
+}
+
+#[test]
+fn names_and_arns_and_the_arn_region() {
+    let arn = create(
+        "us-west-2",
+        "regions/db",
+        Some(r#"{"password":"west-s3cr3t"}"#),
+        None,
+    );
+    let input = format!("kind: Secret\nstringData:\n  a: <path:{arn}#password>\n");
+    assert_output(
+        &generate(&REGION, &input, &[]),
+        &input.replace(&format!("<path:{arn}#password>"), "west-s3cr3t"),
+    );
+    let by_name = "kind: Secret\nstringData:\n  a: <path:regions/db#password>\n";
+    let err = assert_failure(&generate(&REGION, by_name, &[]), &["west-s3cr3t"]);
+    assert!(
+        err.contains("ResourceNotFoundException: regions/db"),
+        "{err}"
+    );
+    let west = [("AWS_REGION", "us-west-2")];
+    assert_output(
+        &generate(&west, by_name, &[]),
+        &by_name.replace("<path:regions/db#password>", "west-s3cr3t"),
+    );
+}
+
+#[test]
+fn region_falls_back_to_aws_default_region_then_us_east_2() {
+    create(
+        "eu-central-1",
+        "fallback/a",
+        Some(r#"{"k":"eu-s3cr3t"}"#),
+        None,
+    );
+    create(
+        "us-east-2",
+        "fallback/a",
+        Some(r#"{"k":"ohio-s3cr3t"}"#),
+        None,
+    );
+    let input = "kind: Secret\nstringData:\n  a: <path:fallback/a#k>\n";
+    let eu = [("AWS_DEFAULT_REGION", "eu-central-1")];
+    assert_output(
+        &generate(&eu, input, &[]),
+        &input.replace("<path:fallback/a#k>", "eu-s3cr3t"),
+    );
+    assert_output(
+        &generate(&[], input, &[]),
+        &input.replace("<path:fallback/a#k>", "ohio-s3cr3t"),
+    );
+}
+
+#[test]
+fn stages_and_version_ids_select_versions() {
+    create(
+        "us-east-1",
+        "versions/app",
+        Some(r#"{"pw":"v1-s3cr3t"}"#),
+        None,
+    );
+    put("versions/app", r#"{"pw":"v2-s3cr3t"}"#, &[]);
+    let release = put("versions/app", r#"{"pw":"v3-s3cr3t"}"#, &["release"]);
+    let input = format!(
+        "kind: Secret\nstringData:\n  current: <path:versions/app#pw#AWSCURRENT>\n  previous: <path:versions/app#pw#AWSPREVIOUS>\n  release: <path:versions/app#pw#release>\n  id: <path:versions/app#pw#{release}>\n  latest: <path:versions/app#pw>\n"
+    );
+    let want = "kind: Secret\nstringData:\n  current: v2-s3cr3t\n  previous: v1-s3cr3t\n  release: v3-s3cr3t\n  id: v3-s3cr3t\n  latest: v2-s3cr3t\n";
+    assert_output(&generate(&REGION, &input, &[]), want);
+}
+
+#[test]
+fn secret_version_annotation_selects_a_stage() {
+    create(
+        "us-east-1",
+        "annotated/app",
+        Some(r#"{"pw":"old-s3cr3t"}"#),
+        None,
+    );
+    put("annotated/app", r#"{"pw":"new-s3cr3t"}"#, &[]);
+    let input = "kind: Secret\nmetadata:\n  annotations:\n    avp.kubernetes.io/path: annotated/app\n    avp.kubernetes.io/secret-version: AWSPREVIOUS\nstringData:\n  pw: <pw>\n";
+    assert_output(
+        &generate(&REGION, input, &[]),
+        &input.replace("<pw>", "old-s3cr3t"),
+    );
+}
+
+#[test]
+fn missing_and_deleted_secrets_are_reported_with_the_aws_error_code() {
+    create(
+        "us-east-1",
+        "gone/app",
+        Some(r#"{"pw":"deleted-s3cr3t"}"#),
+        None,
+    );
+    runtime().block_on(async {
+        admin("us-east-1")
+            .delete_secret()
+            .secret_id("gone/app")
+            .send()
+            .await
+            .unwrap();
+    });
+    let input = "kind: Secret\nmetadata:\n  name: s\nstringData:\n  a: <path:gone/app#pw>\n  b: <path:never/existed#pw>\n";
+    let err = assert_failure(
+        &generate(&REGION, input, &[]),
+        &["deleted-s3cr3t", "testing"],
+    );
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn a_hundred_secrets_take_five_batch_calls() {
+    for i in 0..100 {
+        create(
+            "us-east-1",
+            &format!("batch/s{i:03}"),
+            Some(&format!(r#"{{"v":"value-{i}"}}"#)),
+            None,
+        );
+    }
+    let mut input = String::new();
+    let mut want = String::new();
+    for i in 0..100 {
+        input.push_str(&format!("---\nkind: ConfigMap\ndata:\n  v: <path:batch/s{i:03}#v>\n  again: <path:batch/s{i:03}#v>\n"));
+        want.push_str(&format!(
+            "---\nkind: ConfigMap\ndata:\n  v: value-{i}\n  again: value-{i}\n"
+        ));
+    }
+    let out = generate(&REGION, &input, &["--verbose-sensitive-output"]);
+    assert_output(&out, &want);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("unique secrets: 100, backend requests: 5,"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("value-"),
+        "verbose output leaks values: {err}"
+    );
+}
