@@ -66,13 +66,25 @@ fn put(name: &str, value: &str, stages: &[&str]) -> String {
 
 fn generate(env: &[(&str, &str)], input: &str, extra: &[&str]) -> Output {
     let home = tempfile::tempdir().unwrap();
+    let keys = [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ];
+    generate_in(home.path(), &[&keys[..], env].concat(), input, extra)
+}
+
+/// A run with `HOME` at `home` and no credentials but those in `env` (or the home's profile).
+fn generate_in(
+    home: &std::path::Path,
+    env: &[(&str, &str)],
+    input: &str,
+    extra: &[&str],
+) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_secretsubst"))
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home.path())
+        .env("HOME", home)
         .env("AVP_TYPE", "awssecretsmanager")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_ENDPOINT_URL", moto())
         .envs(env.iter().copied())
@@ -265,5 +277,52 @@ fn a_hundred_secrets_take_five_batch_calls() {
     assert!(
         !err.contains("value-"),
         "verbose output leaks values: {err}"
+    );
+}
+
+#[test]
+fn the_service_specific_endpoint_wins() {
+    create(
+        "us-east-1",
+        "endpoint/app",
+        Some(r#"{"k":"endpoint-s3cr3t"}"#),
+        None,
+    );
+    let input = "kind: Secret\nstringData:\n  a: <path:endpoint/app#k>\n";
+    let moto = moto();
+    // Port 9 (discard) on loopback: nothing answers there, so only moto can succeed.
+    let env = [
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto.as_str()),
+    ];
+    assert_output(
+        &generate(&env, input, &[]),
+        &input.replace("<path:endpoint/app#k>", "endpoint-s3cr3t"),
+    );
+}
+
+#[test]
+fn credentials_and_region_come_from_the_profile() {
+    create(
+        "ap-south-1",
+        "profile/app",
+        Some(r#"{"k":"profile-s3cr3t"}"#),
+        None,
+    );
+    let home = tempfile::tempdir().unwrap();
+    let aws = home.path().join(".aws");
+    std::fs::create_dir(&aws).unwrap();
+    std::fs::write(
+        aws.join("credentials"),
+        "[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+    )
+    .unwrap();
+    std::fs::write(aws.join("config"), "[default]\nregion = ap-south-1\n").unwrap();
+    let input = "kind: Secret\nstringData:\n  a: <path:profile/app#k>\n";
+    let out = generate_in(home.path(), &[], input, &[]);
+    assert_output(
+        &out,
+        &input.replace("<path:profile/app#k>", "profile-s3cr3t"),
     );
 }
