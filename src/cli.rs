@@ -26,7 +26,13 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct Generate {
     /// A manifest file, a directory of them, or - for stdin
-    pub path: String,
+    #[arg(required_unless_present = "command", conflicts_with = "command")]
+    pub path: Option<String>,
+
+    /// Pipeline mode: the renderer to run (after `--`, e.g. `-- helm template app .`); its
+    /// stdout is the input, its stderr passes through, and its failure is secretsubst's
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 
     /// Configuration file (YAML, JSON or dotenv) with AVP_* and backend settings
     #[arg(short = 'c', long = "config-path")]

@@ -12,6 +12,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use regex::Regex;
 
@@ -87,6 +88,18 @@ impl Settings {
             .map(String::as_str)
             .filter(|value| !value.is_empty())
     }
+
+    /// A duration setting: Go style (`90s`, `1m30s`, `500ms`, `2h`) or a number of seconds.
+    pub fn duration(&self, key: &'static str) -> Result<Option<Duration>, ConfigError> {
+        self.get(key)
+            .map(|value| {
+                parse_duration(value).ok_or_else(|| ConfigError::InvalidDuration {
+                    key,
+                    value: value.to_owned(),
+                })
+            })
+            .transpose()
+    }
 }
 
 impl fmt::Debug for Settings {
@@ -111,6 +124,39 @@ pub struct Config {
     pub max_retries: u32,
     /// Whether Vault tokens may be cached between runs (off with `--disable-token-cache`).
     pub token_cache: bool,
+    /// From `ARGOCD_EXEC_TIMEOUT`: when to give up, before Argo CD kills the plugin.
+    pub deadline: Option<Deadline>,
+}
+
+/// A point shortly before Argo CD's exec timeout, so a slow run ends with a clear error
+/// instead of being killed without one.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline {
+    at: Instant,
+    timeout: Duration,
+}
+
+impl Deadline {
+    /// Gives up at 90 % of `timeout` (at least one second before it), counting from now.
+    pub fn from_timeout(timeout: Duration) -> Deadline {
+        let margin = (timeout / 10).max(Duration::from_secs(1)).min(timeout / 2);
+        Deadline {
+            at: Instant::now() + (timeout - margin),
+            timeout,
+        }
+    }
+
+    pub fn remaining(&self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+
+    /// The error for running out of time while waiting for `what`.
+    pub fn exceeded(&self, what: &str) -> String {
+        format!(
+            "gave up waiting for {what}: ARGOCD_EXEC_TIMEOUT ({:?}) is about to end the plugin",
+            self.timeout
+        )
+    }
 }
 
 impl Config {
@@ -135,6 +181,9 @@ impl Config {
                 None => parse_number(&settings, "VAULT_MAX_RETRIES", "non-negative", |_| true)?
                     .unwrap_or(DEFAULT_MAX_RETRIES),
             };
+        let deadline = settings
+            .duration("ARGOCD_EXEC_TIMEOUT")?
+            .map(Deadline::from_timeout);
         Ok(Config {
             settings,
             backend_type,
@@ -142,6 +191,7 @@ impl Config {
             max_concurrency,
             max_retries,
             token_cache: true,
+            deadline,
         })
     }
 }
@@ -201,6 +251,8 @@ pub enum ConfigError {
     /// AVP's wording, so users' searches still match.
     #[error("{regex} is not a valid regular expression: {reason}")]
     InvalidRegex { regex: String, reason: String },
+    #[error("{key} must be a duration such as 90s or 2m, got {value:?}")]
+    InvalidDuration { key: &'static str, value: String },
     #[error("{key} must be a {sign} integer, got {value:?}")]
     InvalidNumber {
         key: &'static str,
@@ -214,6 +266,34 @@ enum Format {
     Yaml,
     Json,
     Dotenv,
+}
+
+fn parse_duration(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<f64>() {
+        return (seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = value;
+    while !rest.is_empty() {
+        let split = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
+        let (number, tail) = rest.split_at(split);
+        let number: f64 = number.parse().ok()?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let seconds = match unit {
+            "h" => number * 3600.0,
+            "m" => number * 60.0,
+            "s" => number,
+            "ms" => number / 1000.0,
+            _ => return None,
+        };
+        total += Duration::from_secs_f64(seconds);
+        rest = tail;
+    }
+    (!value.is_empty()).then_some(total)
 }
 
 /// The regex crate's syntax errors span several lines (pattern, carets, reason): keep the reason,
@@ -870,6 +950,26 @@ mod tests {
         assert_eq!(
             config_error(&[("VAULT_MAX_RETRIES", "three")]),
             r#"VAULT_MAX_RETRIES must be a non-negative integer, got "three""#
+        );
+    }
+
+    #[test]
+    fn durations_read_go_style_and_plain_seconds() {
+        let d = |v: &str| parse_duration(v);
+        assert_eq!(d("30"), Some(Duration::from_secs(30)));
+        assert_eq!(d("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(d("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(d("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(d("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(d("soon"), None);
+        assert_eq!(d(""), None);
+        let err = Config::from_settings(settings(&[("AVP_TYPE", "x")]))
+            .unwrap()
+            .settings
+            .duration("AVP_TYPE");
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            "AVP_TYPE must be a duration such as 90s or 2m, got \"x\""
         );
     }
 }

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod logging;
 pub mod manifest;
+pub mod pipeline;
 pub mod placeholder;
 pub mod resolve;
 pub mod secret;
@@ -83,13 +84,28 @@ pub fn generate(args: &Generate) -> anyhow::Result<String> {
     };
     let mut config = Config::from_settings(Settings::merge(std::env::vars(), sources))?;
     config.token_cache = !args.disable_token_cache;
-    let inputs = manifest::input::read(&args.path).map_err(Errors)?;
-    let name = if args.path == "-" {
-        "<stdin>"
-    } else {
-        &args.path
+    let (inputs, name) = match args.path.as_deref() {
+        _ if !args.command.is_empty() => {
+            let source = pipeline::run(&args.command, config.deadline)?;
+            let name = source.name.clone();
+            (vec![source], name)
+        }
+        Some("-") | None => (
+            manifest::input::read("-").map_err(Errors)?,
+            "<stdin>".to_owned(),
+        ),
+        Some(path) => (
+            manifest::input::read(path).map_err(Errors)?,
+            path.to_owned(),
+        ),
     };
-    process(&inputs, &config, name, args.allow_empty)
+    process(&inputs, &config, &name, args.allow_empty)
+}
+
+/// The process exit code for `err`: the renderer's own in pipeline mode, else 1.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    err.downcast_ref::<pipeline::ChildFailed>()
+        .map_or(1, |failed| failed.code)
 }
 
 /// Substitutes the placeholders of `inputs`. `name` names the input in the empty-input error.
@@ -139,7 +155,15 @@ pub fn process(
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let resolved = runtime.block_on(resolve::resolve(&selected, refs, policy))?;
+        let resolving = resolve::resolve(&selected, refs, policy);
+        let resolved = match config.deadline {
+            None => runtime.block_on(resolving)?,
+            Some(deadline) => runtime
+                .block_on(tokio::time::timeout(deadline.remaining(), resolving))
+                .map_err(|_| {
+                    anyhow::anyhow!(deadline.exceeded(&format!("the {} backend", selected.name)))
+                })??,
+        };
         (resolved.secrets, resolved.requests)
     };
     let fetch = fetch_started.elapsed();

@@ -10,7 +10,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("{}", secretsubst::render_error(&err));
-            ExitCode::FAILURE
+            ExitCode::from(secretsubst::exit_code(&err))
         }
     }
 }

@@ -68,12 +68,11 @@ pub fn build(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
 
 /// The HTTP client for every request, and the base URL to send them to.
 fn http_client(settings: &Settings, address: &Url) -> anyhow::Result<(reqwest::Client, Url)> {
-    let mut builder = reqwest::Client::builder()
-        .tls_backend_rustls()
-        .timeout(duration(
-            settings.get("VAULT_CLIENT_TIMEOUT"),
-            Duration::from_secs(60),
-        )?);
+    let mut builder = reqwest::Client::builder().tls_backend_rustls().timeout(
+        settings
+            .duration("VAULT_CLIENT_TIMEOUT")?
+            .unwrap_or(Duration::from_secs(60)),
+    );
     if settings.get("VAULT_SKIP_VERIFY").is_some_and(truthy) {
         builder = builder.tls_danger_accept_invalid_certs(true);
     }
@@ -140,28 +139,6 @@ fn read_certificates(file: &str) -> anyhow::Result<Vec<reqwest::Certificate>> {
 /// Go's `strconv.ParseBool` true values, which Vault's client uses for `VAULT_SKIP_VERIFY`.
 fn truthy(value: &str) -> bool {
     matches!(value.trim(), "1" | "t" | "T" | "TRUE" | "true" | "True")
-}
-
-/// A Go-style duration (`30s`, `1m`, `500ms`) or a number of seconds.
-fn duration(value: Option<&str>, default: Duration) -> anyhow::Result<Duration> {
-    let Some(value) = value.map(str::trim) else {
-        return Ok(default);
-    };
-    let split = value
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(value.len());
-    let (number, unit) = value.split_at(split);
-    let number: f64 = number
-        .parse()
-        .with_context(|| format!("VAULT_CLIENT_TIMEOUT {value:?} is not a duration"))?;
-    let seconds = match unit {
-        "" | "s" => number,
-        "ms" => number / 1000.0,
-        "m" => number * 60.0,
-        "h" => number * 3600.0,
-        _ => bail!("VAULT_CLIENT_TIMEOUT {value:?} is not a duration"),
-    };
-    Ok(Duration::from_secs_f64(seconds))
 }
 
 /// How secretsubst logs in (`AVP_AUTH_TYPE`). No `Debug`: it holds credentials.
@@ -820,16 +797,6 @@ mod tests {
             "team/kv/data/a/b"
         );
         assert_eq!(api_path(KvVersion::V1, "kv/", "kv/app"), "kv/app");
-    }
-
-    #[test]
-    fn durations_read_go_style_and_plain_seconds() {
-        let d = |v| duration(Some(v), Duration::ZERO).unwrap();
-        assert_eq!(d("30"), Duration::from_secs(30));
-        assert_eq!(d("30s"), Duration::from_secs(30));
-        assert_eq!(d("2m"), Duration::from_secs(120));
-        assert_eq!(d("250ms"), Duration::from_millis(250));
-        assert!(duration(Some("soon"), Duration::ZERO).is_err());
     }
 
     #[test]
