@@ -11,6 +11,7 @@ pub mod pipeline;
 pub mod placeholder;
 pub mod resolve;
 pub mod secret;
+pub mod settings_secret;
 pub mod substitute;
 pub mod value;
 
@@ -73,15 +74,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// The whole output of `generate`, or every error found.
 pub fn generate(args: &Generate) -> anyhow::Result<String> {
-    if args.secret_name.is_some() {
-        bail!(
-            "--secret-name is not supported yet: pass settings through the environment or --config-path"
-        );
+    // The -c file beats the -s Secret; the environment beats both.
+    let mut sources = Vec::new();
+    if let Some(path) = &args.config_path {
+        sources.push(config::read_config_file(path)?);
     }
-    let sources = match &args.config_path {
-        Some(path) => vec![config::read_config_file(path)?],
-        None => Vec::new(),
-    };
+    if let Some(spec) = &args.secret_name {
+        sources.push(settings_secret::read(spec)?);
+    }
     let mut config = Config::from_settings(Settings::merge(std::env::vars(), sources))?;
     config.token_cache = !args.disable_token_cache;
     let (inputs, name) = match args.path.as_deref() {

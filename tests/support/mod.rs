@@ -1,4 +1,5 @@
 //! Shared helpers for the integration tests. Each test crate uses a subset of them.
 #![allow(dead_code)]
 
+pub mod kube;
 pub mod vault;

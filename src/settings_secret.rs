@@ -1,0 +1,62 @@
+//! `-s [NS:]NAME`: settings from a Kubernetes Secret, read through the Kubernetes API with the
+//! pod's service account (or a kubeconfig outside a cluster).
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, anyhow};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+
+/// AVP's default namespace for `-s NAME`.
+const DEFAULT_NAMESPACE: &str = "argocd";
+
+/// Splits AVP's `-s` value: `ns:name`, else namespace `argocd` and the text before any colon.
+pub fn parse(spec: &str) -> (&str, &str) {
+    let parts: Vec<&str> = spec.split(':').collect();
+    match parts.as_slice() {
+        [namespace, name] => (namespace, name),
+        _ => (DEFAULT_NAMESPACE, parts[0]),
+    }
+}
+
+/// The Secret's `data` as settings (keys upper-cased, as for a config file).
+pub fn read(spec: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    let (namespace, name) = parse(spec);
+    let what = format!("Secret {namespace}/{name}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let secret = runtime.block_on(async {
+        let client = kube::Client::try_default()
+            .await
+            .map_err(|e| anyhow!("cannot read {what}: no Kubernetes API configuration (in-cluster or kubeconfig): {e}"))?;
+        Api::<Secret>::namespaced(client, namespace)
+            .get(name)
+            .await
+            .map_err(|e| match e {
+                kube::Error::Api(status) => {
+                    anyhow!("cannot read {what}: {} {}", status.code, status.message)
+                }
+                other => anyhow!("cannot read {what}: {other}"),
+            })
+    })?;
+    let mut settings = BTreeMap::new();
+    for (key, value) in secret.data.unwrap_or_default() {
+        let value = String::from_utf8(value.0)
+            .with_context(|| format!("{what}: key {key} is not UTF-8 text"))?;
+        settings.insert(key.to_uppercase(), value);
+    }
+    Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_splits_like_avp() {
+        assert_eq!(parse("vault-config"), ("argocd", "vault-config"));
+        assert_eq!(parse("team-a:vault-config"), ("team-a", "vault-config"));
+        assert_eq!(parse("a:b:c"), ("argocd", "a"));
+    }
+}
