@@ -15,7 +15,7 @@ pub mod settings_secret;
 pub mod substitute;
 pub mod value;
 
-use std::io::Write as _;
+use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
@@ -23,6 +23,7 @@ use anyhow::bail;
 use cli::{Cli, Command, Generate};
 use config::{Config, Settings};
 use manifest::input::Source;
+use manifest::{File, Output};
 use substitute::Rules;
 
 /// Several errors, reported together, one per line.
@@ -57,13 +58,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Generate(args) => {
-            let output = generate(&args)?;
-            let mut stdout = std::io::stdout().lock();
-            match stdout
-                .write_all(output.as_bytes())
-                .and_then(|()| stdout.flush())
-            {
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            let (config, inputs, name) = load(&args)?;
+            let rendered = process(&inputs, &config, &name, args.allow_empty)?;
+            let mut stdout = io::BufWriter::new(io::stdout().lock());
+            match rendered.write_to(&mut stdout).and_then(|()| stdout.flush()) {
+                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
                     bail!("cannot write to stdout: {e}")
                 }
                 _ => Ok(()),
@@ -72,8 +71,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The whole output of `generate`, or every error found.
-pub fn generate(args: &Generate) -> anyhow::Result<String> {
+/// The settings and the input texts of `generate`, and the name the input goes by.
+fn load(args: &Generate) -> anyhow::Result<(Config, Vec<Source>, String)> {
     // The -c file beats the -s Secret; the environment beats both.
     let mut sources = Vec::new();
     if let Some(path) = &args.config_path {
@@ -99,7 +98,7 @@ pub fn generate(args: &Generate) -> anyhow::Result<String> {
             path.to_owned(),
         ),
     };
-    process(&inputs, &config, &name, args.allow_empty)
+    Ok((config, inputs, name))
 }
 
 /// The process exit code for `err`: the renderer's own in pipeline mode, else 1.
@@ -108,25 +107,40 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         .map_or(1, |failed| failed.code)
 }
 
+/// The output of a successful run, written straight from the inputs: unchanged documents are
+/// never copied in memory.
+pub struct Rendered<'a> {
+    files: Vec<File<'a>>,
+    outputs: Vec<Vec<Output<'a>>>,
+}
+
+impl Rendered<'_> {
+    pub fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
+        manifest::write(out, &self.files, &self.outputs)
+    }
+
+    /// The whole output as one string.
+    pub fn text(&self) -> String {
+        let mut out = Vec::new();
+        self.write_to(&mut out)
+            .expect("writing to memory cannot fail");
+        String::from_utf8(out).expect("the output is built from UTF-8 text")
+    }
+}
+
 /// Substitutes the placeholders of `inputs`. `name` names the input in the empty-input error.
-pub fn process(
-    inputs: &[Source],
+pub fn process<'a>(
+    inputs: &'a [Source],
     config: &Config,
     name: &str,
     allow_empty: bool,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Rendered<'a>> {
     let started = Instant::now();
-    let mut files = Vec::with_capacity(inputs.len());
-    let mut errors = Vec::new();
-    for source in inputs {
-        match manifest::parse(source) {
-            Ok(file) => files.push(file),
-            Err(e) => errors.extend(e),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(Errors(errors).into());
-    }
+    let files = inputs
+        .iter()
+        .map(manifest::split)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Errors(vec![e]))?;
     let rules = Rules {
         path_validation: config.path_validation.as_ref(),
     };
@@ -134,7 +148,10 @@ pub fn process(
     let parsed = started.elapsed();
     if plan.manifests == 0 && !plan.has_errors() {
         if allow_empty {
-            return Ok(String::new());
+            return Ok(Rendered {
+                files: Vec::new(),
+                outputs: Vec::new(),
+            });
         }
         bail!(
             "no Kubernetes manifests in {name}: refusing to print empty output, which would make Argo CD prune the app (pass --allow-empty to allow it)"
@@ -168,12 +185,12 @@ pub fn process(
     };
     let fetch = fetch_started.elapsed();
     let substitute_started = Instant::now();
-    let documents: usize = files.iter().map(|f| f.docs.iter().flatten().count()).sum();
-    let placeholders = plan.placeholders;
-    let output = substitute::apply(&files, plan, &fetched);
+    let (documents, placeholders) = (plan.documents, plan.placeholders);
+    let outputs = substitute::apply(plan, &fetched);
     tracing::debug!(
         "documents: {documents}, placeholders: {placeholders}, unique secrets: {unique}, backend requests: {requests}, parse: {parsed:.1?}, fetch: {fetch:.1?}, substitute: {:.1?}",
         substitute_started.elapsed()
     );
-    output.map_err(|e| Errors(e).into())
+    let outputs = outputs.map_err(Errors)?;
+    Ok(Rendered { files, outputs })
 }

@@ -55,6 +55,8 @@ pub struct Plan<'f> {
     errors: Vec<Diag>,
     /// Documents that are Kubernetes manifests (have a kind).
     pub manifests: usize,
+    /// Documents parsed, manifests or not.
+    pub documents: usize,
     pub placeholders: usize,
 }
 
@@ -68,14 +70,15 @@ struct Diag {
 struct DocPlan<'f> {
     file: usize,
     chunk: usize,
-    tree: &'f Tree,
+    /// Kept only for documents with placeholders, so memory stays near the input's size.
+    tree: Tree,
     body: &'f str,
     label: String,
     typed: bool,
     remove_missing: bool,
     /// The annotation path's secret, for generic placeholders.
     generic: Generic,
-    fields: Vec<Field<'f>>,
+    fields: Vec<Field>,
 }
 
 enum Generic {
@@ -87,8 +90,11 @@ enum Generic {
     Secret(SecretRef),
 }
 
-struct Field<'f> {
-    scalar: &'f Scalar,
+struct Field {
+    /// `span.start` of the scalar, which identifies it to the rewriter.
+    at: usize,
+    style: Style,
+    tagged: bool,
     path: String,
     /// The text searched: the scalar's value, or its base64 decoding in a Secret.
     text: String,
@@ -98,25 +104,34 @@ struct Field<'f> {
     placeholders: Vec<(Placeholder, Option<SecretRef>)>,
 }
 
-/// Finds every placeholder of every document.
-pub fn collect<'f>(files: &'f [File<'f>], rules: &Rules<'_>) -> Plan<'f> {
+/// Parses every document and finds its placeholders.
+pub fn collect<'f>(files: &[File<'f>], rules: &Rules<'_>) -> Plan<'f> {
     let mut plan = Plan {
         docs: Vec::new(),
         outputs: Vec::new(),
         refs: BTreeSet::new(),
         errors: Vec::new(),
         manifests: 0,
+        documents: 0,
         placeholders: 0,
     };
     for (file_index, file) in files.iter().enumerate() {
-        let mut outputs = Vec::with_capacity(file.docs.len());
-        for (chunk_index, doc) in file.docs.iter().enumerate() {
-            let output = match doc {
-                None => Output::Keep,
-                Some(doc) => {
-                    let label = format!("{}: doc {}", file.name, doc.index);
-                    let body = file.split.chunks[chunk_index].body;
-                    plan.document(rules, &doc.tree, label, body, (file_index, chunk_index))
+        let mut outputs = Vec::with_capacity(file.split.chunks.len());
+        let mut index = 0;
+        for (chunk_index, chunk) in file.split.chunks.iter().enumerate() {
+            let at = (file_index, chunk_index);
+            let output = match file.parse(chunk, index + 1) {
+                Ok(None) => Output::Keep,
+                Ok(Some(tree)) => {
+                    index += 1;
+                    plan.documents += 1;
+                    let label = format!("{}: doc {index}", file.name);
+                    plan.document(rules, tree, label, chunk.body, at)
+                }
+                Err(message) => {
+                    index += 1;
+                    plan.error((file_index, chunk_index, 0), message);
+                    Output::Keep
                 }
             };
             outputs.push(output);
@@ -139,7 +154,7 @@ impl<'f> Plan<'f> {
     fn document(
         &mut self,
         rules: &Rules<'_>,
-        tree: &'f Tree,
+        tree: Tree,
         label: String,
         body: &'f str,
         (file, chunk): (usize, usize),
@@ -185,7 +200,7 @@ impl<'f> Plan<'f> {
             Some(name) => format!("{label} ({kind}/{name})"),
             None => format!("{label} ({kind})"),
         };
-        let annotations = annotations(tree, metadata, &label);
+        let annotations = annotations(&tree, metadata, &label);
         let get = |name: &str| {
             annotations
                 .iter()
@@ -256,12 +271,13 @@ impl<'f> Plan<'f> {
         if fields.is_empty() {
             return Output::Keep;
         }
+        let typed = kind != "Secret" && kind != "ConfigMap";
         self.docs.push(DocPlan {
             file,
             chunk,
             tree,
             body,
-            typed: kind != "Secret" && kind != "ConfigMap",
+            typed,
             remove_missing,
             generic,
             label,
@@ -334,13 +350,13 @@ struct Walker<'p, 'f, 'r> {
     secret_kind: bool,
     /// File and chunk of the document.
     at: (usize, usize),
-    fields: Vec<Field<'f>>,
+    fields: Vec<Field>,
 }
 
 impl<'f> Walker<'_, 'f, '_> {
     /// Visits values (never keys), lists nested in lists included; aliases are visited where
     /// their anchor is.
-    fn node(&mut self, node: &'f Node, path: &mut String, entry_key: Option<usize>) {
+    fn node(&mut self, node: &Node, path: &mut String, entry_key: Option<usize>) {
         match node {
             Node::Scalar(scalar) => self.scalar(scalar, path, entry_key),
             Node::Seq(items) => {
@@ -364,7 +380,7 @@ impl<'f> Walker<'_, 'f, '_> {
         }
     }
 
-    fn scalar(&mut self, scalar: &'f Scalar, path: &str, entry_key: Option<usize>) {
+    fn scalar(&mut self, scalar: &Scalar, path: &str, entry_key: Option<usize>) {
         if !is_string(scalar) || (!self.secret_kind && !scalar.value.contains('<')) {
             return;
         }
@@ -398,7 +414,9 @@ impl<'f> Walker<'_, 'f, '_> {
         }
         self.plan.placeholders += placeholders.len();
         self.fields.push(Field {
-            scalar,
+            at: scalar.span.start,
+            style: scalar.style,
+            tagged: scalar.tag.is_some(),
             path: path.to_owned(),
             text,
             base64,
@@ -482,42 +500,22 @@ enum Failure {
     Reported,
 }
 
-/// Replaces every placeholder and writes the output; on any error, returns all of them.
-pub fn apply(
-    files: &[File<'_>],
-    mut plan: Plan<'_>,
+/// Replaces every placeholder: what each chunk of each file becomes, or every error.
+pub fn apply<'f>(
+    mut plan: Plan<'f>,
     fetched: &Fetched,
-) -> Result<String, Vec<String>> {
+) -> Result<Vec<Vec<Output<'f>>>, Vec<String>> {
     let mut errors = std::mem::take(&mut plan.errors);
     for doc in &plan.docs {
-        match rewrite_document(doc, fetched, &mut errors) {
-            Some(text) => plan.outputs[doc.file][doc.chunk] = Output::Replace(text.into()),
-            None => continue,
+        if let Some(text) = rewrite_document(doc, fetched, &mut errors) {
+            plan.outputs[doc.file][doc.chunk] = Output::Replace(text.into());
         }
     }
     if !errors.is_empty() {
         errors.sort_by_key(|d| d.at);
         return Err(errors.into_iter().map(|d| d.message).collect());
     }
-    let mut out = String::new();
-    let mut wrote_any = false;
-    for (file, outputs) in files.iter().zip(&plan.outputs) {
-        let start = out.len();
-        if wrote_any {
-            if !out.ends_with('\n') {
-                out.push('\n');
-            }
-            out.push_str("---\n");
-        }
-        let body_start = out.len();
-        crate::manifest::write(&mut out, file, outputs);
-        if out.len() == body_start {
-            out.truncate(start);
-        } else {
-            wrote_any = true;
-        }
-    }
-    Ok(out)
+    Ok(plan.outputs)
 }
 
 /// The document's new text, or `None` when it has errors (pushed to `errors`) or no change.
@@ -536,7 +534,7 @@ fn rewrite_document(
     if errors.len() > first_error || edits.is_empty() {
         return None;
     }
-    match rewrite::rewrite(doc.body, doc.tree, &edits) {
+    match rewrite::rewrite(doc.body, &doc.tree, &edits) {
         Ok(text) => Some(text),
         Err(e) => {
             errors.push(Diag {
@@ -550,7 +548,7 @@ fn rewrite_document(
 
 fn field_edit(
     doc: &DocPlan<'_>,
-    field: &Field<'_>,
+    field: &Field,
     fetched: &Fetched,
     errors: &mut Vec<Diag>,
 ) -> Option<Edit> {
@@ -579,7 +577,7 @@ fn field_edit(
                 if !removable {
                     failed = true;
                     errors.push(Diag {
-                        at: (doc.file, doc.chunk, field.scalar.span.start),
+                        at: (doc.file, doc.chunk, field.at),
                         message: format!(
                             "{}: {}: {}{where_}: {message}",
                             doc.label,
@@ -602,8 +600,8 @@ fn field_edit(
     if doc.typed
         && whole
         && !field.base64
-        && field.scalar.style == Style::Plain
-        && field.scalar.tag.is_none()
+        && field.style == Style::Plain
+        && !field.tagged
         && matches!(
             values[0],
             Value::Null | Value::Bool(_) | Value::Number(_) | Value::List(_) | Value::Map(_)
@@ -611,7 +609,7 @@ fn field_edit(
     {
         let value = values.pop().expect("one value");
         return Some(Edit::Replace {
-            at: field.scalar.span.start,
+            at: field.at,
             value: NewValue::Typed(value),
             pieces: Vec::new(),
         });
@@ -651,7 +649,7 @@ fn field_edit(
         )
     };
     Some(Edit::Replace {
-        at: field.scalar.span.start,
+        at: field.at,
         value: NewValue::Text(value),
         pieces,
     })
@@ -714,7 +712,7 @@ mod tests {
             name: "m.yaml".into(),
             text: text.into(),
         };
-        let files = vec![manifest::parse(&source).unwrap()];
+        let files = vec![manifest::split(&source).unwrap()];
         let plan = collect(
             &files,
             &Rules {
@@ -739,7 +737,10 @@ mod tests {
                 (r.clone(), result)
             })
             .collect();
-        apply(&files, plan, &fetched)
+        let outputs = apply(plan, &fetched)?;
+        let mut out = Vec::new();
+        manifest::write(&mut out, &files, &outputs).unwrap();
+        Ok(String::from_utf8(out).unwrap())
     }
 
     fn app() -> serde_json::Value {

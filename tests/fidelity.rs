@@ -66,7 +66,9 @@ fn render(secret: &str) -> String {
         name: "fidelity.yaml".into(),
         text: MANIFEST.into(),
     }];
-    secretsubst::process(&input, &config, "fidelity.yaml", false).unwrap()
+    secretsubst::process(&input, &config, "fidelity.yaml", false)
+        .unwrap()
+        .text()
 }
 
 /// The string at `path` as Kubernetes reads it (libyaml events, YAML 1.1 resolution).

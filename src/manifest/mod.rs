@@ -8,6 +8,7 @@ pub mod split;
 pub mod tree;
 
 use std::borrow::Cow;
+use std::io::{self, Write};
 
 use input::Source;
 use split::{Chunk, Split};
@@ -17,15 +18,6 @@ use tree::Tree;
 pub struct File<'a> {
     pub name: &'a str,
     pub split: Split<'a>,
-    /// One entry per chunk: `None` for a chunk holding no document (comments, blank lines).
-    pub docs: Vec<Option<Document>>,
-}
-
-/// A parsed document.
-pub struct Document {
-    /// 1-based position among the file's documents.
-    pub index: usize,
-    pub tree: Tree,
 }
 
 /// What the output holds for one chunk.
@@ -36,57 +28,80 @@ pub enum Output<'a> {
     Drop,
 }
 
-/// Splits and parses `source`; every document's syntax error is reported.
-pub fn parse(source: &Source) -> Result<File<'_>, Vec<String>> {
+/// Splits `source` into documents.
+pub fn split(source: &Source) -> Result<File<'_>, String> {
     let name = source.name.as_str();
-    let split = split::split(&source.text).map_err(|e| vec![format!("{name}: {e}")])?;
-    let mut docs = Vec::with_capacity(split.chunks.len());
-    let mut errors = Vec::new();
-    let mut index = 0;
-    for chunk in &split.chunks {
-        match Tree::parse(chunk.body) {
-            Ok(Some(tree)) => {
-                index += 1;
-                docs.push(Some(Document { index, tree }));
-            }
-            Ok(None) => docs.push(None),
-            Err(e) => {
-                index += 1;
-                errors.push(format!(
-                    "{name}: doc {index}: invalid {} at line {} column {}: {}",
-                    if split.json { "JSON" } else { "YAML" },
-                    chunk.line + e.line - 1,
-                    e.column,
-                    e.problem
-                ));
-                docs.push(None);
-            }
-        }
+    let split = split::split(&source.text).map_err(|e| format!("{name}: {e}"))?;
+    Ok(File { name, split })
+}
+
+impl File<'_> {
+    /// Parses one chunk; `index` is the document's 1-based position, for the error.
+    pub fn parse(&self, chunk: &Chunk<'_>, index: usize) -> Result<Option<Tree>, String> {
+        Tree::parse(chunk.body).map_err(|e| {
+            format!(
+                "{}: doc {index}: invalid {} at line {} column {}: {}",
+                self.name,
+                if self.split.json { "JSON" } else { "YAML" },
+                chunk.line + e.line - 1,
+                e.column,
+                e.problem
+            )
+        })
     }
-    if errors.is_empty() {
-        Ok(File { name, split, docs })
-    } else {
-        Err(errors)
+
+    fn is_empty(&self, outputs: &[Output<'_>]) -> bool {
+        self.split.trailer.is_empty()
+            && self
+                .split
+                .chunks
+                .iter()
+                .zip(outputs)
+                .all(|(chunk, output)| match output {
+                    Output::Keep => chunk.lead.is_empty() && chunk.body.is_empty(),
+                    Output::Replace(text) => chunk.lead.is_empty() && text.is_empty(),
+                    Output::Drop => true,
+                })
     }
 }
 
-/// Appends the file's output: each kept chunk with what precedes it, edited where asked.
-pub fn write(out: &mut String, file: &File<'_>, outputs: &[Output<'_>]) {
-    for (chunk, output) in file.split.chunks.iter().zip(outputs) {
-        let Chunk { lead, body, .. } = chunk;
-        match output {
-            Output::Keep => {
-                out.push_str(lead);
-                out.push_str(body);
-            }
-            Output::Replace(text) => {
-                out.push_str(lead);
-                out.push_str(text);
-            }
-            Output::Drop => {}
+/// Writes every file's output, each kept chunk with what precedes it, edited where asked; files
+/// are joined by `---` lines (after a line break if a file lacks a final one).
+pub fn write(
+    out: &mut impl Write,
+    files: &[File<'_>],
+    outputs: &[Vec<Output<'_>>],
+) -> io::Result<()> {
+    let mut last: Option<u8> = None;
+    for (file, outputs) in files.iter().zip(outputs) {
+        if file.is_empty(outputs) {
+            continue;
         }
+        if let Some(byte) = last {
+            out.write_all(if byte == b'\n' { b"---\n" } else { b"\n---\n" })?;
+        }
+        let mut put = |text: &str| -> io::Result<()> {
+            if let Some(&byte) = text.as_bytes().last() {
+                last = Some(byte);
+            }
+            out.write_all(text.as_bytes())
+        };
+        for (Chunk { lead, body, .. }, output) in file.split.chunks.iter().zip(outputs) {
+            match output {
+                Output::Keep => {
+                    put(lead)?;
+                    put(body)?;
+                }
+                Output::Replace(text) => {
+                    put(lead)?;
+                    put(text)?;
+                }
+                Output::Drop => {}
+            }
+        }
+        put(file.split.trailer)?;
     }
-    out.push_str(file.split.trailer);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -100,32 +115,47 @@ mod tests {
         }
     }
 
+    fn render(files: &[File<'_>], outputs: &[Vec<Output<'_>>]) -> String {
+        let mut out = Vec::new();
+        write(&mut out, files, outputs).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
     fn syntax_errors_name_file_document_and_file_line() {
         let src = source("kind: A\n---\nkind: B\nx: [\n");
-        let errors = parse(&src).err().unwrap();
-        assert_eq!(errors.len(), 1);
+        let file = split(&src).unwrap();
+        let err = file.parse(&file.split.chunks[1], 2).unwrap_err();
         assert!(
-            errors[0].starts_with("app.yaml: doc 2: invalid YAML at line 5 column 1: "),
-            "{}",
-            errors[0]
+            err.starts_with("app.yaml: doc 2: invalid YAML at line 5 column 1: "),
+            "{err}"
         );
     }
 
     #[test]
     fn dropped_chunks_leave_no_trace_and_kept_ones_are_byte_identical() {
         let src = source("# head\nkind: A # c\n---\nname: chart\n---\nkind: B\n");
-        let file = parse(&src).unwrap();
-        let mut out = String::new();
-        write(
-            &mut out,
-            &file,
-            &[
-                Output::Keep,
-                Output::Drop,
-                Output::Replace("kind: C\n".into()),
-            ],
+        let file = split(&src).unwrap();
+        let outputs = vec![
+            Output::Keep,
+            Output::Drop,
+            Output::Replace("kind: C\n".into()),
+        ];
+        assert_eq!(
+            render(&[file], &[outputs]),
+            "# head\nkind: A # c\n---\nkind: C\n"
         );
-        assert_eq!(out, "# head\nkind: A # c\n---\nkind: C\n");
+    }
+
+    #[test]
+    fn files_are_joined_by_separators_and_empty_files_skipped() {
+        let (a, b, c) = (
+            source("kind: A"),
+            source("name: chart\n"),
+            source("kind: C\n"),
+        );
+        let files = [split(&a).unwrap(), split(&b).unwrap(), split(&c).unwrap()];
+        let outputs = vec![vec![Output::Keep], vec![Output::Drop], vec![Output::Keep]];
+        assert_eq!(render(&files, &outputs), "kind: A\n---\nkind: C\n");
     }
 }
