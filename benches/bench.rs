@@ -1,0 +1,357 @@
+//! The performance contract, measured: `cargo bench` (or `.ci/bench`, which also starts moto for
+//! W4) builds the workloads, runs the release binary on them, and prints one table of figures,
+//! targets and ratios, all measured in this one run.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize as _;
+use support::vault::{Policy, VaultServer};
+
+const EXE: &str = env!("CARGO_BIN_EXE_secretsubst");
+
+/// What one child process cost.
+struct Usage {
+    wall: Duration,
+    cpu: Duration,
+    max_rss_bytes: u64,
+    stdout: Vec<u8>,
+    stderr: String,
+    success: bool,
+}
+
+/// Runs the binary with `args` and `env` (on top of a cleared environment), measuring the child
+/// alone with wait4.
+fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Usage {
+    let started = Instant::now();
+    let mut child = Command::new(EXE)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run secretsubst");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        std::thread::spawn(move || pipe.write_all(&input));
+    }
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut bytes).map(|_| bytes)
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut text).map(|_| text)
+    });
+    let (status, usage) = wait4(child.id());
+    let wall = started.elapsed();
+    Usage {
+        wall,
+        cpu: usage.0,
+        max_rss_bytes: usage.1,
+        stdout: out.join().unwrap().unwrap(),
+        stderr: err.join().unwrap().unwrap(),
+        success: status == 0,
+    }
+}
+
+/// Waits for `pid`; its exit status, CPU time (user + system) and peak resident memory.
+fn wait4(pid: u32) -> (i32, (Duration, u64)) {
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 fills `status` and `usage`, both valid for writes.
+    let waited = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid as libc::pid_t, "wait4 failed");
+    let cpu = timeval(usage.ru_utime) + timeval(usage.ru_stime);
+    (libc::WEXITSTATUS(status), (cpu, usage.ru_maxrss as u64 * 1024))
+}
+
+fn timeval(t: libc::timeval) -> Duration {
+    Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+}
+
+/// CPU time of this process so far.
+fn self_cpu() -> Duration {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills `usage`, valid for writes.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    timeval(usage.ru_utime) + timeval(usage.ru_stime)
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+struct Row {
+    figure: String,
+    measured: String,
+    target: String,
+    ratio: String,
+    ok: bool,
+}
+
+fn row(figure: &str, measured: String, target: String, ratio: f64, limit: f64) -> Row {
+    Row {
+        figure: figure.to_owned(),
+        measured,
+        target,
+        ratio: format!("{ratio:.2}"),
+        ok: ratio <= limit,
+    }
+}
+
+/// 500 documents, 2000 placeholders over 100 (path, version) pairs: 90 latest, 10 pinned.
+fn w1_input() -> String {
+    let kinds = ["Deployment", "Secret", "ConfigMap"];
+    let mut input = String::new();
+    for doc in 0..500 {
+        let kind = kinds[doc % 3];
+        write!(input, "---\napiVersion: v1\nkind: {kind}\nmetadata:\n  name: w1-{doc}\ndata:\n").unwrap();
+        for j in 0..4 {
+            let n = (doc * 4 + j) % 100;
+            let version = if n >= 90 { "#1" } else { "" };
+            writeln!(input, "  k{j}: <path:secret/data/app{n}#user{version}>").unwrap();
+        }
+    }
+    input
+}
+
+fn w1(rows: &mut Vec<Row>) {
+    let mut builder = VaultServer::builder()
+        .kv2("secret")
+        .token("w1-root", Policy::Root)
+        .approle("approle", "w1-role", "w1-secret-id", Policy::Root)
+        .latency(Duration::from_millis(20));
+    for n in 0..100 {
+        builder = builder.put(&format!("secret/app{n}"), serde_json::json!({"user": format!("user-{n}-v1")}));
+        builder = builder.put(&format!("secret/app{n}"), serde_json::json!({"user": format!("user-{n}-v2")}));
+    }
+    let server = builder.start();
+    let input = w1_input();
+    let home = tempfile::tempdir().unwrap();
+    let addr = server.addr();
+    let base = [
+        ("AVP_TYPE", "vault"),
+        ("VAULT_ADDR", addr.as_str()),
+        ("HOME", home.path().to_str().unwrap()),
+    ];
+    let variants: [(&str, &[(&str, &str)]); 2] = [
+        ("token", &[("AVP_AUTH_TYPE", "token"), ("VAULT_TOKEN", "w1-root")]),
+        ("approle", &[("AVP_AUTH_TYPE", "approle"), ("AVP_ROLE_ID", "w1-role"), ("AVP_SECRET_ID", "w1-secret-id")]),
+    ];
+    for (name, auth) in variants {
+        let env: Vec<_> = base.iter().chain(auth.iter()).copied().collect();
+        let mut walls = Vec::new();
+        let mut reads = 0;
+        let mut logins = 0;
+        for _ in 0..5 {
+            server.clear_requests();
+            let usage = run(&["generate", "-", "--disable-token-cache"], &env, Some(input.as_bytes()));
+            assert!(usage.success, "W1 {name} failed: {}", usage.stderr);
+            walls.push(usage.wall);
+            reads = server.count("GET", "/v1/secret/data/");
+            logins = server.count("POST", "/v1/auth/") + server.count("PUT", "/v1/auth/");
+        }
+        let wall = median(walls);
+        rows.push(row(
+            &format!("W1 {name}: backend reads / logins"),
+            format!("{reads} / {logins}"),
+            "100 / ≤ 1 (AVP: 2000)".into(),
+            reads as f64 / 100.0 + if logins <= 1 { 0.0 } else { 1.0 },
+            1.0,
+        ));
+        rows.push(row(
+            &format!("W1 {name}: wall time at 20 ms latency"),
+            format!("{:.3} s", wall.as_secs_f64()),
+            "≤ 0.25 s".into(),
+            wall.as_secs_f64() / 0.25,
+            1.0,
+        ));
+    }
+}
+
+/// A `helm template`-like stream of about `size` bytes; 1 % of the documents hold placeholders.
+fn w2_input(size: usize) -> String {
+    let mut input = String::with_capacity(size + 4096);
+    let mut i = 0;
+    while input.len() < size {
+        let value = if i % 100 == 0 { "<path:secret/data/app#user>" } else { "plain-value" };
+        write!(
+            input,
+            "---\n# Source: platform/templates/deploy-{i}.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{i}\n  labels:\n    app.kubernetes.io/name: app-{i}\n    helm.sh/chart: platform-1.2.3\nspec:\n  replicas: 3\n  template:\n    spec:\n      containers:\n        - name: main\n          image: \"registry.example.com/app:{i}\"\n          args: [\"--port\", \"8080\", '--verbose']\n          env:\n            - name: TOKEN\n              value: {value}\n          command:\n            - /bin/sh\n            - -c\n            - |\n              echo starting {i}\n              exec app\n"
+        )
+        .unwrap();
+        i += 1;
+    }
+    input
+}
+
+/// The naive alternative: parse each document into a serde_yaml value and serialise it again.
+fn naive_reserialise(text: &str) -> usize {
+    let mut bytes = 0;
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let value = serde_yaml::Value::deserialize(doc).unwrap();
+        bytes += serde_yaml::to_string(&value).unwrap().len();
+    }
+    bytes
+}
+
+fn w2(rows: &mut Vec<Row>, dir: &Path) {
+    let size = 50 * 1024 * 1024;
+    let input = w2_input(size);
+    let file = dir.join("w2.yaml");
+    std::fs::write(&file, &input).unwrap();
+    let values = dir.join("values.yaml");
+    std::fs::write(&values, "secret/data/app:\n  user: w2-user\n").unwrap();
+    let env = [("AVP_TYPE", "file"), ("AVP_VALUES_FILE", values.to_str().unwrap())];
+    let usage = run(&["generate", file.to_str().unwrap()], &env, None);
+    assert!(usage.success, "W2 failed: {}", usage.stderr);
+    assert!(usage.stdout == input.replace("<path:secret/data/app#user>", "w2-user").as_bytes());
+    let before = self_cpu();
+    std::hint::black_box(naive_reserialise(&input));
+    let naive = self_cpu() - before;
+    rows.push(row(
+        "W2 CPU time, 50 MB stream, vs serde_yaml parse+reserialise",
+        format!("{:.2} s vs {:.2} s", usage.cpu.as_secs_f64(), naive.as_secs_f64()),
+        "≤ 1.0 ×".into(),
+        usage.cpu.as_secs_f64() / naive.as_secs_f64(),
+        1.0,
+    ));
+    let limit = 1.5 * input.len() as f64 + 20.0 * 1024.0 * 1024.0;
+    rows.push(row(
+        "W2 peak memory",
+        format!("{:.0} MB (input {:.0} MB)", usage.max_rss_bytes as f64 / 1e6, input.len() as f64 / 1e6),
+        format!("≤ {:.0} MB", limit / 1e6),
+        usage.max_rss_bytes as f64 / limit,
+        1.0,
+    ));
+}
+
+fn w3(rows: &mut Vec<Row>, dir: &Path) {
+    let mut input = String::new();
+    for i in 0..5 {
+        let value = if i < 3 { format!("<path:secret/data/app#k{i}>") } else { "plain".to_owned() };
+        write!(input, "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: small-{i}\ndata:\n  v: {value}\n").unwrap();
+    }
+    let file = dir.join("w3.yaml");
+    std::fs::write(&file, input).unwrap();
+    let values = dir.join("w3-values.yaml");
+    std::fs::write(&values, "secret/data/app:\n  k0: a\n  k1: b\n  k2: c\n").unwrap();
+    let env = [("AVP_TYPE", "file"), ("AVP_VALUES_FILE", values.to_str().unwrap())];
+    let runs = 200;
+    let ours = median((0..runs).map(|_| run(&["generate", file.to_str().unwrap()], &env, None).wall).collect());
+    let truth = median(
+        (0..runs)
+            .map(|_| {
+                let started = Instant::now();
+                Command::new("/bin/true").status().unwrap();
+                started.elapsed()
+            })
+            .collect(),
+    );
+    rows.push(row(
+        "W3 process wall time, 5 documents, vs /bin/true",
+        format!("{:.2} ms vs {:.2} ms", ours.as_secs_f64() * 1e3, truth.as_secs_f64() * 1e3),
+        "≤ 5 ×".into(),
+        ours.as_secs_f64() / truth.as_secs_f64(),
+        5.0,
+    ));
+}
+
+fn w4(rows: &mut Vec<Row>) {
+    let Ok(moto) = std::env::var("SECRETSUBST_TEST_MOTO_URL") else {
+        rows.push(Row {
+            figure: "W4 AWS API calls, 100 secrets".into(),
+            measured: "not run: moto is not running (use .ci/bench)".into(),
+            target: "≤ 5".into(),
+            ratio: "-".into(),
+            ok: false,
+        });
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+        .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new("testing", "testing", None, None, "bench"))
+        .endpoint_url(&moto)
+        .build();
+    let client = aws_sdk_secretsmanager::Client::from_conf(config);
+    let run_id = std::process::id();
+    let mut input = String::new();
+    runtime.block_on(async {
+        for i in 0..100 {
+            let name = format!("w4-{run_id}/s{i}");
+            client
+                .create_secret()
+                .name(&name)
+                .secret_string(format!(r#"{{"v":"value-{i}"}}"#))
+                .send()
+                .await
+                .unwrap();
+            write!(input, "---\nkind: ConfigMap\nmetadata:\n  name: w4-{i}\ndata:\n  v: <path:{name}#v>\n").unwrap();
+        }
+    });
+    let env = [
+        ("AVP_TYPE", "awssecretsmanager"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_ENDPOINT_URL", moto.as_str()),
+    ];
+    let usage = run(&["generate", "-", "--verbose-sensitive-output"], &env, Some(input.as_bytes()));
+    assert!(usage.success, "W4 failed: {}", usage.stderr);
+    let calls: usize = usage
+        .stderr
+        .split("backend requests: ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .expect("verbose counters on stderr");
+    rows.push(row(
+        "W4 AWS API calls, 100 secrets",
+        calls.to_string(),
+        "≤ 5".into(),
+        calls as f64 / 5.0,
+        1.0,
+    ));
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; this harness takes no options.
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = Vec::new();
+    w1(&mut rows);
+    w2(&mut rows, dir.path());
+    w3(&mut rows, dir.path());
+    w4(&mut rows);
+    let width = rows.iter().map(|r| r.figure.chars().count()).max().unwrap_or(0);
+    let measured = rows.iter().map(|r| r.measured.chars().count()).max().unwrap_or(0);
+    println!("| {:width$} | {:measured$} | target | ratio | met |", "figure", "measured");
+    println!("|{}|{}|---|---|---|", "-".repeat(width + 2), "-".repeat(measured + 2));
+    for r in &rows {
+        println!(
+            "| {:width$} | {:measured$} | {} | {} | {} |",
+            r.figure,
+            r.measured,
+            r.target,
+            r.ratio,
+            if r.ok { "yes" } else { "NO" }
+        );
+    }
+    println!("machine: {} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), std::env::consts::ARCH);
+}
