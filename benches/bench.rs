@@ -35,7 +35,11 @@ fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Usage {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .envs(env.iter().copied())
         .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -75,7 +79,10 @@ fn wait4(pid: u32) -> (i32, (Duration, u64)) {
     let waited = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
     assert_eq!(waited, pid as libc::pid_t, "wait4 failed");
     let cpu = timeval(usage.ru_utime) + timeval(usage.ru_stime);
-    (libc::WEXITSTATUS(status), (cpu, usage.ru_maxrss as u64 * 1024))
+    (
+        libc::WEXITSTATUS(status),
+        (cpu, usage.ru_maxrss as u64 * 1024),
+    )
 }
 
 fn timeval(t: libc::timeval) -> Duration {
@@ -119,7 +126,11 @@ fn w1_input() -> String {
     let mut input = String::new();
     for doc in 0..500 {
         let kind = kinds[doc % 3];
-        write!(input, "---\napiVersion: v1\nkind: {kind}\nmetadata:\n  name: w1-{doc}\ndata:\n").unwrap();
+        write!(
+            input,
+            "---\napiVersion: v1\nkind: {kind}\nmetadata:\n  name: w1-{doc}\ndata:\n"
+        )
+        .unwrap();
         for j in 0..4 {
             let n = (doc * 4 + j) % 100;
             let version = if n >= 90 { "#1" } else { "" };
@@ -136,8 +147,14 @@ fn w1(rows: &mut Vec<Row>) {
         .approle("approle", "w1-role", "w1-secret-id", Policy::Root)
         .latency(Duration::from_millis(20));
     for n in 0..100 {
-        builder = builder.put(&format!("secret/app{n}"), serde_json::json!({"user": format!("user-{n}-v1")}));
-        builder = builder.put(&format!("secret/app{n}"), serde_json::json!({"user": format!("user-{n}-v2")}));
+        builder = builder.put(
+            &format!("secret/app{n}"),
+            serde_json::json!({"user": format!("user-{n}-v1")}),
+        );
+        builder = builder.put(
+            &format!("secret/app{n}"),
+            serde_json::json!({"user": format!("user-{n}-v2")}),
+        );
     }
     let server = builder.start();
     let input = w1_input();
@@ -149,8 +166,18 @@ fn w1(rows: &mut Vec<Row>) {
         ("HOME", home.path().to_str().unwrap()),
     ];
     let variants: [(&str, &[(&str, &str)]); 2] = [
-        ("token", &[("AVP_AUTH_TYPE", "token"), ("VAULT_TOKEN", "w1-root")]),
-        ("approle", &[("AVP_AUTH_TYPE", "approle"), ("AVP_ROLE_ID", "w1-role"), ("AVP_SECRET_ID", "w1-secret-id")]),
+        (
+            "token",
+            &[("AVP_AUTH_TYPE", "token"), ("VAULT_TOKEN", "w1-root")],
+        ),
+        (
+            "approle",
+            &[
+                ("AVP_AUTH_TYPE", "approle"),
+                ("AVP_ROLE_ID", "w1-role"),
+                ("AVP_SECRET_ID", "w1-secret-id"),
+            ],
+        ),
     ];
     for (name, auth) in variants {
         let env: Vec<_> = base.iter().chain(auth.iter()).copied().collect();
@@ -159,7 +186,11 @@ fn w1(rows: &mut Vec<Row>) {
         let mut logins = 0;
         for _ in 0..5 {
             server.clear_requests();
-            let usage = run(&["generate", "-", "--disable-token-cache"], &env, Some(input.as_bytes()));
+            let usage = run(
+                &["generate", "-", "--disable-token-cache"],
+                &env,
+                Some(input.as_bytes()),
+            );
             assert!(usage.success, "W1 {name} failed: {}", usage.stderr);
             walls.push(usage.wall);
             reads = server.count("GET", "/v1/secret/data/");
@@ -188,7 +219,11 @@ fn w2_input(size: usize) -> String {
     let mut input = String::with_capacity(size + 4096);
     let mut i = 0;
     while input.len() < size {
-        let value = if i % 100 == 0 { "<path:secret/data/app#user>" } else { "plain-value" };
+        let value = if i % 100 == 0 {
+            "<path:secret/data/app#user>"
+        } else {
+            "plain-value"
+        };
         write!(
             input,
             "---\n# Source: platform/templates/deploy-{i}.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{i}\n  labels:\n    app.kubernetes.io/name: app-{i}\n    helm.sh/chart: platform-1.2.3\nspec:\n  replicas: 3\n  template:\n    spec:\n      containers:\n        - name: main\n          image: \"registry.example.com/app:{i}\"\n          args: [\"--port\", \"8080\", '--verbose']\n          env:\n            - name: TOKEN\n              value: {value}\n          command:\n            - /bin/sh\n            - -c\n            - |\n              echo starting {i}\n              exec app\n"
@@ -216,16 +251,28 @@ fn w2(rows: &mut Vec<Row>, dir: &Path) {
     std::fs::write(&file, &input).unwrap();
     let values = dir.join("values.yaml");
     std::fs::write(&values, "secret/data/app:\n  user: w2-user\n").unwrap();
-    let env = [("AVP_TYPE", "file"), ("AVP_VALUES_FILE", values.to_str().unwrap())];
+    let env = [
+        ("AVP_TYPE", "file"),
+        ("AVP_VALUES_FILE", values.to_str().unwrap()),
+    ];
     let usage = run(&["generate", file.to_str().unwrap()], &env, None);
     assert!(usage.success, "W2 failed: {}", usage.stderr);
-    assert!(usage.stdout == input.replace("<path:secret/data/app#user>", "w2-user").as_bytes());
+    assert!(
+        usage.stdout
+            == input
+                .replace("<path:secret/data/app#user>", "w2-user")
+                .as_bytes()
+    );
     let before = self_cpu();
     std::hint::black_box(naive_reserialise(&input));
     let naive = self_cpu() - before;
     rows.push(row(
         "W2 CPU time, 50 MB stream, vs serde_yaml parse+reserialise",
-        format!("{:.2} s vs {:.2} s", usage.cpu.as_secs_f64(), naive.as_secs_f64()),
+        format!(
+            "{:.2} s vs {:.2} s",
+            usage.cpu.as_secs_f64(),
+            naive.as_secs_f64()
+        ),
         "≤ 1.0 ×".into(),
         usage.cpu.as_secs_f64() / naive.as_secs_f64(),
         1.0,
@@ -233,7 +280,11 @@ fn w2(rows: &mut Vec<Row>, dir: &Path) {
     let limit = 1.5 * input.len() as f64 + 20.0 * 1024.0 * 1024.0;
     rows.push(row(
         "W2 peak memory",
-        format!("{:.0} MB (input {:.0} MB)", usage.max_rss_bytes as f64 / 1e6, input.len() as f64 / 1e6),
+        format!(
+            "{:.0} MB (input {:.0} MB)",
+            usage.max_rss_bytes as f64 / 1e6,
+            input.len() as f64 / 1e6
+        ),
         format!("≤ {:.0} MB", limit / 1e6),
         usage.max_rss_bytes as f64 / limit,
         1.0,
@@ -243,16 +294,27 @@ fn w2(rows: &mut Vec<Row>, dir: &Path) {
 fn w3(rows: &mut Vec<Row>, dir: &Path) {
     let mut input = String::new();
     for i in 0..5 {
-        let value = if i < 3 { format!("<path:secret/data/app#k{i}>") } else { "plain".to_owned() };
+        let value = if i < 3 {
+            format!("<path:secret/data/app#k{i}>")
+        } else {
+            "plain".to_owned()
+        };
         write!(input, "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: small-{i}\ndata:\n  v: {value}\n").unwrap();
     }
     let file = dir.join("w3.yaml");
     std::fs::write(&file, input).unwrap();
     let values = dir.join("w3-values.yaml");
     std::fs::write(&values, "secret/data/app:\n  k0: a\n  k1: b\n  k2: c\n").unwrap();
-    let env = [("AVP_TYPE", "file"), ("AVP_VALUES_FILE", values.to_str().unwrap())];
+    let env = [
+        ("AVP_TYPE", "file"),
+        ("AVP_VALUES_FILE", values.to_str().unwrap()),
+    ];
     let runs = 200;
-    let ours = median((0..runs).map(|_| run(&["generate", file.to_str().unwrap()], &env, None).wall).collect());
+    let ours = median(
+        (0..runs)
+            .map(|_| run(&["generate", file.to_str().unwrap()], &env, None).wall)
+            .collect(),
+    );
     let truth = median(
         (0..runs)
             .map(|_| {
@@ -264,7 +326,11 @@ fn w3(rows: &mut Vec<Row>, dir: &Path) {
     );
     rows.push(row(
         "W3 process wall time, 5 documents, vs /bin/true",
-        format!("{:.2} ms vs {:.2} ms", ours.as_secs_f64() * 1e3, truth.as_secs_f64() * 1e3),
+        format!(
+            "{:.2} ms vs {:.2} ms",
+            ours.as_secs_f64() * 1e3,
+            truth.as_secs_f64() * 1e3
+        ),
         "≤ 5 ×".into(),
         ours.as_secs_f64() / truth.as_secs_f64(),
         5.0,
@@ -282,11 +348,16 @@ fn w4(rows: &mut Vec<Row>) {
         });
         return;
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let config = aws_sdk_secretsmanager::Config::builder()
         .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
         .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new("testing", "testing", None, None, "bench"))
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "testing", "testing", None, None, "bench",
+        ))
         .endpoint_url(&moto)
         .build();
     let client = aws_sdk_secretsmanager::Client::from_conf(config);
@@ -302,7 +373,11 @@ fn w4(rows: &mut Vec<Row>) {
                 .send()
                 .await
                 .unwrap();
-            write!(input, "---\nkind: ConfigMap\nmetadata:\n  name: w4-{i}\ndata:\n  v: <path:{name}#v>\n").unwrap();
+            write!(
+                input,
+                "---\nkind: ConfigMap\nmetadata:\n  name: w4-{i}\ndata:\n  v: <path:{name}#v>\n"
+            )
+            .unwrap();
         }
     });
     let env = [
@@ -313,7 +388,11 @@ fn w4(rows: &mut Vec<Row>) {
         ("AWS_EC2_METADATA_DISABLED", "true"),
         ("AWS_ENDPOINT_URL", moto.as_str()),
     ];
-    let usage = run(&["generate", "-", "--verbose-sensitive-output"], &env, Some(input.as_bytes()));
+    let usage = run(
+        &["generate", "-", "--verbose-sensitive-output"],
+        &env,
+        Some(input.as_bytes()),
+    );
     assert!(usage.success, "W4 failed: {}", usage.stderr);
     let calls: usize = usage
         .stderr
@@ -332,17 +411,45 @@ fn w4(rows: &mut Vec<Row>) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; this harness takes no options.
+    // `cargo bench -- w1 w3` runs only those workloads; `cargo bench` passes `--bench` itself.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let dir = tempfile::tempdir().unwrap();
     let mut rows = Vec::new();
-    w1(&mut rows);
-    w2(&mut rows, dir.path());
-    w3(&mut rows, dir.path());
-    w4(&mut rows);
-    let width = rows.iter().map(|r| r.figure.chars().count()).max().unwrap_or(0);
-    let measured = rows.iter().map(|r| r.measured.chars().count()).max().unwrap_or(0);
-    println!("| {:width$} | {:measured$} | target | ratio | met |", "figure", "measured");
-    println!("|{}|{}|---|---|---|", "-".repeat(width + 2), "-".repeat(measured + 2));
+    if wanted("w1") {
+        w1(&mut rows);
+    }
+    if wanted("w2") {
+        w2(&mut rows, dir.path());
+    }
+    if wanted("w3") {
+        w3(&mut rows, dir.path());
+    }
+    if wanted("w4") {
+        w4(&mut rows);
+    }
+    let width = rows
+        .iter()
+        .map(|r| r.figure.chars().count())
+        .max()
+        .unwrap_or(0);
+    let measured = rows
+        .iter()
+        .map(|r| r.measured.chars().count())
+        .max()
+        .unwrap_or(0);
+    println!(
+        "| {:width$} | {:measured$} | target | ratio | met |",
+        "figure", "measured"
+    );
+    println!(
+        "|{}|{}|---|---|---|",
+        "-".repeat(width + 2),
+        "-".repeat(measured + 2)
+    );
     for r in &rows {
         println!(
             "| {:width$} | {:measured$} | {} | {} | {} |",
@@ -353,5 +460,9 @@ fn main() {
             if r.ok { "yes" } else { "NO" }
         );
     }
-    println!("machine: {} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), std::env::consts::ARCH);
+    println!(
+        "machine: {} cores, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::env::consts::ARCH
+    );
 }

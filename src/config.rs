@@ -21,7 +21,7 @@ const ARGOCD_ENV_PREFIX: &str = "ARGOCD_ENV";
 /// Stripped from the name to form the key when present.
 const ARGOCD_ENV_KEY_PREFIX: &str = "ARGOCD_ENV_";
 /// Bounds concurrent backend requests when `AVP_MAX_CONCURRENCY` is unset.
-const DEFAULT_MAX_CONCURRENCY: usize = 16;
+const DEFAULT_MAX_CONCURRENCY: usize = 32;
 /// Matches the Vault SDK's default for `VAULT_MAX_RETRIES` (3 attempts).
 const DEFAULT_MAX_RETRIES: u32 = 2;
 
@@ -888,7 +888,7 @@ mod tests {
         let config = Config::from_settings(Settings::default()).unwrap();
         assert_eq!(config.backend_type, "");
         assert!(config.path_validation.is_none());
-        assert_eq!(config.max_concurrency, 16);
+        assert_eq!(config.max_concurrency, 32);
         assert_eq!(config.max_retries, 2);
     }
 

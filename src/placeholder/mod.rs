@@ -7,22 +7,26 @@ pub mod modifier;
 use std::ops::Range;
 use std::sync::LazyLock;
 
-use regex::Regex;
+// Byte regexes without Unicode classes: every boundary they find is an ASCII character (`<`,
+// `>`, `#`, `path:`), so matches stay on character boundaries of the UTF-8 text, and their
+// automata stay small, which keeps start-up fast.
+use regex::bytes::Regex;
 
 pub use modifier::Modifier;
 
 /// AVP's generic pattern: `<`, the shortest run of characters on one line, `>`.
 static GENERIC: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?mU)<(.*)>").expect("valid regex"));
+    LazyLock::new(|| Regex::new(r"(?-u)(?mU)<(.*)>").expect("valid regex"));
 
 /// AVP's inline pattern; it may span lines.
-static INLINE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?mU)<path:([^#]+)#([^#]+)(?:#([^#]+))?>").expect("valid regex"));
+static INLINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?-u)(?mU)<path:([^#]+)#([^#]+)(?:#([^#]+))?>").expect("valid regex")
+});
 
 /// Splits a placeholder's text into path, key and version. Unanchored, as in AVP, so
 /// `mypath:a#b` is path `a`, key `b`.
 static INNER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?mU)path:(?P<path>[^#]+?)#(?P<key>[^#]+?)(?:#(?P<version>.+?))??")
+    Regex::new(r"(?-u)(?mU)path:(?P<path>[^#]+?)#(?P<key>[^#]+?)(?:#(?P<version>.+?))??")
         .expect("valid regex")
 });
 
@@ -73,7 +77,7 @@ pub fn might_contain(text: &str, mode: Mode) -> bool {
 
 /// Whether `text` has a `<…>` on one line: AVP's test for base64 Secret values.
 pub fn has_generic_match(text: &str) -> bool {
-    GENERIC.is_match(text)
+    GENERIC.is_match(text.as_bytes())
 }
 
 /// Finds the placeholders of `text`, left to right.
@@ -86,8 +90,8 @@ pub fn find(text: &str, mode: Mode) -> Vec<Result<Placeholder, GrammarError>> {
         Mode::Generic => &*GENERIC,
     };
     pattern
-        .find_iter(text)
-        .map(|m| parse(m.as_str(), m.range()))
+        .find_iter(text.as_bytes())
+        .map(|m| parse(&text[m.range()], m.range()))
         .collect()
 }
 
@@ -102,12 +106,15 @@ fn parse(matched: &str, range: Range<usize>) -> Result<Placeholder, GrammarError
             range: range.clone(),
             message,
         })?;
-    let target = match INNER.captures(name) {
-        Some(caps) => Target::Inline {
-            path: caps["path"].to_owned(),
-            key: caps["key"].trim().to_owned(),
-            version: caps.name("version").map(|v| v.as_str().to_owned()),
-        },
+    let target = match INNER.captures(name.as_bytes()) {
+        Some(caps) => {
+            let group = |group: &str| caps.name(group).map(|m| &name[m.range()]);
+            Target::Inline {
+                path: group("path").unwrap_or_default().to_owned(),
+                key: group("key").unwrap_or_default().trim().to_owned(),
+                version: group("version").map(str::to_owned),
+            }
+        }
         None => Target::Generic {
             key: name.to_owned(),
         },
