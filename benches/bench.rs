@@ -28,6 +28,10 @@ struct Usage {
 
 /// Runs the binary with `args` and `env` (on top of a cleared environment), measuring the child
 /// alone with wait4.
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is reaped by wait4, which also reads its usage"
+)]
 fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Usage {
     let started = Instant::now();
     let mut child = Command::new(EXE)
