@@ -11,6 +11,9 @@ use libyaml_safer::{EventData, Parser};
 
 pub use libyaml_safer::ScalarStyle as Style;
 
+use super::scalar::{PlainType, yaml11_type};
+use crate::value::Value;
+
 #[derive(Clone, Debug)]
 pub enum Node {
     Scalar(Scalar),
@@ -108,6 +111,74 @@ impl Tree {
             _ => None,
         }
     }
+}
+
+impl Tree {
+    /// The document as a typed value, read with YAML 1.1 rules as Kubernetes and AVP's
+    /// `yamlParse` read it (`yes` is true, `0644` is 420).
+    pub fn to_value(&self) -> Value {
+        self.value_of(&self.root)
+    }
+
+    fn value_of(&self, node: &Node) -> Value {
+        match self.resolve(node) {
+            Node::Scalar(scalar) => scalar_value(scalar),
+            Node::Seq(items) => Value::List(items.iter().map(|item| self.value_of(item)).collect()),
+            Node::Map(map) => Value::Map(
+                map.entries
+                    .iter()
+                    .map(|(key, value)| (self.value_of(key).to_text(), self.value_of(value)))
+                    .collect(),
+            ),
+            Node::Alias(_) => Value::Null,
+        }
+    }
+}
+
+/// A scalar's YAML 1.1 value; numbers JSON cannot hold (`.inf`, sexagesimal) stay strings.
+fn scalar_value(scalar: &Scalar) -> Value {
+    let text = scalar.value.as_str();
+    let plain = scalar.style == Style::Plain && scalar.tag.is_none();
+    if !plain {
+        return Value::String(text.to_owned());
+    }
+    match yaml11_type(text) {
+        PlainType::Null => Value::Null,
+        PlainType::Bool => Value::Bool(matches!(
+            text,
+            "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON"
+        )),
+        PlainType::Int => parse_int(text).map_or_else(
+            || Value::String(text.to_owned()),
+            |n| Value::Number(n.into()),
+        ),
+        PlainType::Float => text
+            .replace('_', "")
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or_else(|| Value::String(text.to_owned()), Value::Number),
+        PlainType::String => Value::String(text.to_owned()),
+    }
+}
+
+/// YAML 1.1 integers: decimal, `0x` hex, `0b` binary, and leading-zero octal.
+fn parse_int(text: &str) -> Option<i64> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let digits = digits.replace('_', "");
+    let magnitude = if let Some(hex) = digits.strip_prefix("0x") {
+        i64::from_str_radix(hex, 16).ok()?
+    } else if let Some(binary) = digits.strip_prefix("0b") {
+        i64::from_str_radix(binary, 2).ok()?
+    } else if digits.len() > 1 && digits.starts_with('0') {
+        i64::from_str_radix(&digits[1..], 8).ok()?
+    } else {
+        digits.parse().ok()?
+    };
+    Some(if negative { -magnitude } else { magnitude })
 }
 
 impl Node {
@@ -325,6 +396,18 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "line 2 column 4: mapping values are not allowed in this context"
+        );
+    }
+
+    #[test]
+    fn documents_become_values_with_yaml_1_1_types() {
+        let tree =
+            Tree::parse("a: yes\nb: 0644\nc: '0644'\nd: [1.5, ~, 0x1F]\ne: &x s\nf: *x\non: 1\n")
+                .unwrap()
+                .unwrap();
+        assert_eq!(
+            tree.to_value().to_text(),
+            r#"{"a":true,"b":420,"c":"0644","d":[1.5,null,31],"e":"s","f":"s","true":1}"#
         );
     }
 }

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest, Sha256};
 
 use super::jsonpath;
+use crate::manifest::tree::Tree;
 use crate::value::Value;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -144,16 +145,11 @@ fn json_path(template: &str, value: Value) -> Result<Value, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Parses with YAML 1.1 rules, as AVP's yaml.v2 does (`enabled: yes` is true).
 fn yaml_parse(s: &str) -> Result<Value, String> {
-    let parsed: serde_json::Value = serde_yaml::from_str(s).map_err(|e| match e.location() {
-        Some(loc) => format!(
-            "invalid YAML at line {} column {}",
-            loc.line(),
-            loc.column()
-        ),
-        None => "invalid YAML".to_owned(),
-    })?;
-    Ok(Value::from(parsed))
+    let tree = Tree::parse(s)
+        .map_err(|e| format!("invalid YAML at line {} column {}", e.line, e.column))?;
+    Ok(tree.map_or(Value::Null, |tree| tree.to_value()))
 }
 
 /// AVP's indent: the first line is trimmed; each later non-empty line is trimmed and indented
@@ -271,8 +267,8 @@ mod tests {
 
     #[test]
     fn yaml_parse_gives_structured_values_and_hides_the_input_on_error() {
-        let v = apply("yamlParse", "---\na: 1\nb: [x]\n".into()).unwrap();
-        assert_eq!(v.to_text(), r#"{"a":1,"b":["x"]}"#);
+        let v = apply("yamlParse", "---\na: 1\nb: [x]\nc: yes\n".into()).unwrap();
+        assert_eq!(v.to_text(), r#"{"a":1,"b":["x"],"c":true}"#);
         let err = apply("yamlParse", "s3cr3t: [unclosed".into()).unwrap_err();
         assert!(
             err.starts_with("yamlParse: invalid YAML at line 2"),
