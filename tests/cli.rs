@@ -766,3 +766,14 @@ fn each_distinct_path_is_fetched_once() {
         "{stderr}"
     );
 }
+
+#[test]
+fn json_surrogate_pair_escapes_are_kept_and_placeholders_next_to_them_replaced() {
+    let input = "{\"kind\": \"A\", \"e\": \"\\ud83d\\ude00 <path:secret/data/app#username>\"}\n";
+    let out = run(&["generate", "-"], &[], Some(input));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "{\"kind\": \"A\", \"e\": \"\\ud83d\\ude00 orders-svc-s3cr3t-appuser\"}\n"
+    );
+}

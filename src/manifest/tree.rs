@@ -3,6 +3,7 @@
 //! Built from libyaml-safer events: it is a port of libyaml, the parser behind go-yaml, so it reads
 //! the text exactly as Kubernetes does, and its marks are byte offsets.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
@@ -73,20 +74,20 @@ impl Tree {
     /// Parses text holding at most one document. `Ok(None)` for an empty or comment-only text.
     pub fn parse(text: &str) -> Result<Option<Tree>, SyntaxError> {
         // libyaml-safer panics on a block scalar that ends the input without a line break; the
-        // break is added for parsing only, and spans are clamped to the text.
-        let with_break;
-        let mut input = if text.ends_with('\n') {
-            text.as_bytes()
-        } else {
-            with_break = format!("{text}\n");
-            with_break.as_bytes()
-        };
+        // break is added for parsing only, and spans are clamped to the text. JSON's surrogate
+        // pair escapes, which libyaml rejects, are parsed as one YAML escape each.
+        let (mut prepared, shrinks) = join_surrogate_escapes(text);
+        if !prepared.ends_with('\n') {
+            prepared.to_mut().push('\n');
+        }
+        let mut input = prepared.as_bytes();
         let mut parser = Parser::new();
         parser.set_input_string(&mut input);
         let mut builder = Builder {
             parser,
             anchors: HashMap::new(),
             len: text.len(),
+            shrinks,
         };
         builder.document()
     }
@@ -181,6 +182,46 @@ fn parse_int(text: &str) -> Option<i64> {
     Some(if negative { -magnitude } else { magnitude })
 }
 
+/// Replaces each JSON surrogate pair escape (`\ud83d\ude00`, 12 bytes) with the YAML escape of
+/// its character (`\U0001F600`, 10 bytes), recording where the text got shorter.
+fn join_surrogate_escapes(text: &str) -> (Cow<'_, str>, Vec<usize>) {
+    if !text.contains("\\uD") && !text.contains("\\ud") {
+        return (Cow::Borrowed(text), Vec::new());
+    }
+    let bytes = text.as_bytes();
+    let hex = |at: usize| {
+        text.get(at..at + 4)
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut shrinks = Vec::new();
+    let (mut i, mut copied) = (0, 0);
+    while i + 1 < bytes.len() {
+        if bytes[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        let pair = (bytes[i + 1] == b'u'
+            && bytes.get(i + 6) == Some(&b'\\')
+            && bytes.get(i + 7) == Some(&b'u'))
+        .then(|| (hex(i + 2), hex(i + 8)));
+        match pair {
+            Some((Some(high @ 0xD800..=0xDBFF), Some(low @ 0xDC00..=0xDFFF))) => {
+                let c = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
+                out.push_str(&text[copied..i]);
+                out.push_str(&format!("\\U{c:08X}"));
+                shrinks.push(out.len());
+                i += 12;
+                copied = i;
+            }
+            _ => i += 2,
+        }
+    }
+    out.push_str(&text[copied..]);
+    (Cow::Owned(out), shrinks)
+}
+
 impl Node {
     pub fn as_scalar(&self) -> Option<&Scalar> {
         match self {
@@ -195,6 +236,8 @@ struct Builder<'r, 'b> {
     anchors: HashMap<String, Node>,
     /// Length of the text, which marks may pass by the added line break.
     len: usize,
+    /// Positions in the parsed text after each escape that is 2 bytes shorter than in the text.
+    shrinks: Vec<usize>,
 }
 
 /// What the builder reads next: a node, or the end of the enclosing collection.
@@ -204,6 +247,11 @@ enum Item {
 }
 
 impl Builder<'_, '_> {
+    /// The text offset of a position in the parsed text.
+    fn offset(&self, parsed: usize) -> usize {
+        (parsed + 2 * self.shrinks.partition_point(|&p| p <= parsed)).min(self.len)
+    }
+
     fn next(&mut self) -> Result<libyaml_safer::Event, SyntaxError> {
         self.parser.parse().map_err(|e| {
             let mark = e.problem_mark().unwrap_or_default();
@@ -249,8 +297,8 @@ impl Builder<'_, '_> {
 
     fn item(&mut self, flow: bool) -> Result<Item, SyntaxError> {
         let event = self.next()?;
-        let start = (event.start_mark.index as usize).min(self.len);
-        let end = (event.end_mark.index as usize).min(self.len);
+        let start = self.offset(event.start_mark.index as usize);
+        let end = self.offset(event.end_mark.index as usize);
         let (node, anchor, span) = match event.data {
             EventData::Scalar {
                 anchor,
@@ -409,5 +457,14 @@ mod tests {
             tree.to_value().to_text(),
             r#"{"a":true,"b":420,"c":"0644","d":[1.5,null,31],"e":"s","f":"s","true":1}"#
         );
+    }
+
+    #[test]
+    fn json_surrogate_pair_escapes_are_read_and_spans_stay_on_the_text() {
+        let text = "{\"a\": \"\\ud83d\\ude00 x\", \"b\": \"<p>\", \"c\": \"\\\\ud83d\"}";
+        let tree = Tree::parse(text).unwrap().unwrap();
+        assert_eq!(scalar(&tree, &["a"]).value, "😀 x");
+        assert_eq!(&text[scalar(&tree, &["b"]).span.clone()], "\"<p>\"");
+        assert_eq!(scalar(&tree, &["c"]).value, "\\ud83d");
     }
 }
