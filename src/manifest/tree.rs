@@ -101,16 +101,25 @@ impl Tree {
     }
 
     /// The value of `key` in a mapping node, following aliases.
+    /// Keys merged in with `<<: *anchor` count too, as Kubernetes' YAML 1.1 reader merges them.
     pub fn get<'a>(&'a self, node: &'a Node, key: &str) -> Option<&'a Node> {
-        match self.resolve(node) {
-            Node::Map(map) => map
-                .entries
+        let Node::Map(map) = self.resolve(node) else {
+            return None;
+        };
+        let named = |name: &str| {
+            map.entries
                 .iter()
                 .rev()
-                .find(|(k, _)| matches!(self.resolve(k), Node::Scalar(s) if s.value == key))
-                .map(|(_, v)| self.resolve(v)),
-            _ => None,
-        }
+                .find(move |(k, _)| {
+                    // Only a plain `<<` is a merge key; a quoted one is an ordinary key.
+                    matches!(self.resolve(k), Node::Scalar(s) if s.value == name && (name != "<<" || s.style == Style::Plain))
+                })
+                .map(|(_, v)| self.resolve(v))
+        };
+        named(key).or_else(|| match named("<<")? {
+            Node::Seq(sources) => sources.iter().find_map(|source| self.get(source, key)),
+            source => self.get(source, key),
+        })
     }
 }
 
@@ -466,5 +475,19 @@ mod tests {
         assert_eq!(scalar(&tree, &["a"]).value, "😀 x");
         assert_eq!(&text[scalar(&tree, &["b"]).span.clone()], "\"<p>\"");
         assert_eq!(scalar(&tree, &["c"]).value, "\\ud83d");
+    }
+
+    #[test]
+    fn merge_keys_supply_missing_keys() {
+        let text = "base: &b {kind: Secret, name: x}\nm:\n  <<: *b\n  name: y\nl:\n  <<: [*b]\n";
+        let tree = Tree::parse(text).unwrap().unwrap();
+        let m = tree.get(&tree.root, "m").unwrap();
+        assert_eq!(
+            tree.get(m, "kind").unwrap().as_scalar().unwrap().value,
+            "Secret"
+        );
+        assert_eq!(tree.get(m, "name").unwrap().as_scalar().unwrap().value, "y");
+        let l = tree.get(&tree.root, "l").unwrap();
+        assert_eq!(tree.get(l, "name").unwrap().as_scalar().unwrap().value, "x");
     }
 }
