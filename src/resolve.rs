@@ -114,9 +114,7 @@ async fn fetch(
         requests.fetch_add(1, Ordering::Relaxed);
         match selected.backend.get(secret).await {
             Err(e) if e.kind == ErrorKind::Transient && attempt < policy.max_retries => {
-                let delay = e
-                    .retry_after
-                    .unwrap_or_else(|| backoff(policy.backoff, attempt));
+                let delay = backoff(policy.backoff, attempt);
                 tracing::debug!("{}: {secret}: {e}; retrying in {delay:?}", selected.name);
                 tokio::time::sleep(delay).await;
                 attempt += 1;

@@ -7,7 +7,6 @@ mod vault;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -60,8 +59,6 @@ pub enum ErrorKind {
 pub struct BackendError {
     pub kind: ErrorKind,
     pub message: String,
-    /// The server's `Retry-After`, when it sent one.
-    pub retry_after: Option<Duration>,
 }
 
 impl BackendError {
@@ -69,7 +66,6 @@ impl BackendError {
         BackendError {
             kind,
             message: message.into(),
-            retry_after: None,
         }
     }
 }
