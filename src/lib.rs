@@ -81,7 +81,10 @@ fn load(args: &Generate) -> anyhow::Result<(Config, Vec<Source>, String)> {
     if let Some(spec) = &args.secret_name {
         sources.push(settings_secret::read(spec)?);
     }
-    let mut config = Config::from_settings(Settings::merge(std::env::vars(), sources))?;
+    // vars() would panic on a variable that is not UTF-8; such variables cannot be settings.
+    let env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    let mut config = Config::from_settings(Settings::merge(env, sources))?;
     config.token_cache = !args.disable_token_cache;
     let (inputs, name) = match args.path.as_deref() {
         _ if !args.command.is_empty() => {

@@ -224,3 +224,16 @@ fn a_render_outlasting_argocd_exec_timeout_is_stopped_with_a_clear_error() {
         "error: gave up waiting for `sleep 30`: ARGOCD_EXEC_TIMEOUT (2s) is about to end the plugin\n"
     );
 }
+
+#[test]
+fn a_non_utf8_environment_variable_is_ignored_not_fatal() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let out = Command::new(env!("CARGO_BIN_EXE_secretsubst"))
+        .env_clear()
+        .env("NOT_UTF8", std::ffi::OsStr::from_bytes(b"\xff"))
+        .envs(FILE_BACKEND)
+        .args(["generate", INPUT])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
