@@ -6,6 +6,7 @@ mod support;
 use std::process::{Command, Output, Stdio};
 
 use support::kube::KubeServer;
+use support::output::{stderr, stdout};
 
 const VALUES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/values.yaml");
 const INPUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/apps/json/app.json");
@@ -25,14 +26,6 @@ fn run(env: &[(&str, &str)], args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("cannot run secretsubst")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8(out.stderr.clone()).unwrap()
 }
 
 /// A render command printing `text`, as `helm template` would.

@@ -5,9 +5,12 @@
 use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
 
+mod support;
+
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_secretsmanager::primitives::Blob;
+use support::output::{assert_failure, assert_output, stderr};
 
 fn moto() -> String {
     std::env::var("SECRETSUBST_TEST_MOTO_URL")
@@ -105,25 +108,6 @@ fn generate_in(
 }
 
 const REGION: [(&str, &str); 1] = [("AWS_REGION", "us-east-1")];
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).unwrap()
-}
-
-fn assert_output(out: &Output, want: &str) {
-    assert!(out.status.success(), "failed: {}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), want);
-}
-
-fn assert_failure(out: &Output, secrets: &[&str]) -> String {
-    assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "");
-    let err = text(&out.stderr);
-    for secret in secrets {
-        assert!(!err.contains(secret), "stderr leaks {secret:?}: {err}");
-    }
-    err
-}
 
 #[test]
 fn json_plain_and_binary_secrets() {
@@ -269,7 +253,7 @@ fn a_hundred_secrets_take_five_batch_calls() {
     }
     let out = generate(&REGION, &input, &["--verbose-sensitive-output"]);
     assert_output(&out, &want);
-    let err = text(&out.stderr);
+    let err = stderr(&out);
     assert!(
         err.contains("unique secrets: 100, backend requests: 5,"),
         "{err}"

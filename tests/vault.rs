@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::json;
+use support::output::{assert_failure, assert_output, stderr};
 use support::vault::{Policy, VaultServer};
 
 const ROOT: &str = "root-token-s3cr3t";
@@ -49,31 +50,6 @@ fn generate(
         .write_all(input.as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8(out.stderr.clone()).unwrap()
-}
-
-/// Asserts success with `want` on stdout.
-fn assert_output(out: &Output, want: &str) {
-    assert!(out.status.success(), "failed: {}", stderr(out));
-    assert_eq!(stdout(out), want);
-}
-
-/// Asserts failure with nothing on stdout and no secret or token on stderr; returns stderr.
-fn assert_failure(out: &Output, secrets: &[&str]) -> String {
-    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(out));
-    assert_eq!(stdout(out), "");
-    let err = stderr(out);
-    for secret in secrets {
-        assert!(!err.contains(secret), "stderr leaks {secret:?}: {err}");
-    }
-    err
 }
 
 fn app_server() -> support::vault::Builder {

@@ -2,4 +2,5 @@
 #![allow(dead_code)]
 
 pub mod kube;
+pub mod output;
 pub mod vault;
