@@ -37,6 +37,8 @@ pub fn read(spec: &str) -> anyhow::Result<BTreeMap<String, String>> {
                 kube::Error::Api(status) => {
                     anyhow!("cannot read {what}: {} {}", status.code, status.message)
                 }
+                // Its text could quote the Secret's content.
+                kube::Error::SerdeError(_) => anyhow!("cannot read {what}: the API's answer is not a Secret"),
                 other => anyhow!("cannot read {what}: {other}"),
             })
     })?;

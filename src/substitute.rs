@@ -15,7 +15,7 @@ use crate::manifest::tree::{Node, Scalar, Style, Tree};
 use crate::manifest::{File, Output};
 use crate::placeholder::{self, Mode, Placeholder, Target};
 use crate::secret::{KvVersion, SecretData, SecretRef};
-use crate::value::Value;
+use crate::value::{self, Value};
 
 const ANNOTATION_PATH: &str = "avp.kubernetes.io/path";
 const ANNOTATION_IGNORE: &str = "avp.kubernetes.io/ignore";
@@ -479,12 +479,8 @@ fn push_key(path: &mut String, key: &str) {
 
 /// AVP's test for a base64 Secret value: standard padded base64 of UTF-8 text, line breaks
 /// ignored.
-fn decode_base64(value: &str) -> Option<String> {
-    let compact: String = value.chars().filter(|c| *c != '\r' && *c != '\n').collect();
-    if compact.is_empty() {
-        return None;
-    }
-    let bytes = BASE64.decode(compact).ok()?;
+fn decode_base64(text: &str) -> Option<String> {
+    let bytes = value::decode_base64(text).ok().filter(|b| !b.is_empty())?;
     String::from_utf8(bytes).ok()
 }
 

@@ -96,6 +96,17 @@ impl From<&str> for Value {
     }
 }
 
+/// Standard padded base64 with line breaks ignored, as Go's decoder reads it (AVP's rule for
+/// Secret values and `base64decode`).
+pub fn decode_base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    if text.contains(['\r', '\n']) {
+        let compact: String = text.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+        BASE64.decode(compact)
+    } else {
+        BASE64.decode(text)
+    }
+}
+
 /// Prints a number the way Go's `fmt` prints a float64 or an integer: `2`, `2.5`, `1e+21`.
 pub fn format_number(n: &serde_json::Number) -> String {
     if n.is_i64() || n.is_u64() {

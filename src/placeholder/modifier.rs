@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::jsonpath;
 use crate::manifest::tree::Tree;
-use crate::value::Value;
+use crate::value::{self, Value};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Modifier {
@@ -100,10 +100,8 @@ impl Modifier {
 
 /// Strict standard base64 (padding required); line breaks are ignored, as Go's decoder does.
 fn base64_decode(s: &str) -> Result<Value, String> {
-    let compact: String = s.chars().filter(|c| *c != '\r' && *c != '\n').collect();
-    let bytes = BASE64
-        .decode(compact)
-        .map_err(|e| format!("invalid base64: {}", base64_reason(&e)))?;
+    let bytes =
+        value::decode_base64(s).map_err(|e| format!("invalid base64: {}", base64_reason(&e)))?;
     Ok(match String::from_utf8(bytes) {
         Ok(text) => Value::String(text),
         Err(e) => Value::Bytes(e.into_bytes()),
