@@ -172,7 +172,8 @@ fn replace(
             return ops;
         }
     }
-    let block = matches!(scalar.style, Style::Literal | Style::Folded);
+    let block = matches!(scalar.style, Style::Literal | Style::Folded)
+        .then(|| BlockParts::of(&text[own.clone()]));
     if level <= Level::Reemit {
         match scalar.style {
             Style::Plain if plain_safe(s, scalar.flow) => return vec![(own, s.clone())],
@@ -181,30 +182,33 @@ fn replace(
             }
             _ => {}
         }
-        if block {
-            let parts = BlockParts::of(&text[own.clone()]);
-            let indent = parts.indent.unwrap_or(2);
-            if let Some(lit) = literal_block(s, indent, parts.header_rest) {
-                let keep = lit.ends_with("\n\n");
-                let tail = if keep { "" } else { parts.tail };
-                return vec![(own, format!("{lit}{tail}"))];
+        match &block {
+            Some(parts) => {
+                if let Some(lit) = literal_block(s, parts.indent.unwrap_or(2), parts.header_rest) {
+                    // With keep chomping (`|+`) the trailing blank lines are part of the value.
+                    let tail = if s.ends_with("\n\n") { "" } else { parts.tail };
+                    return vec![(own, format!("{lit}{tail}"))];
+                }
             }
-        } else if !scalar.flow && s.contains('\n') {
-            if let Some(op) = plain_to_literal(text, &own, s) {
-                return vec![op];
+            None if !scalar.flow && s.contains('\n') => {
+                if let Some(op) = plain_to_literal(text, &own, s) {
+                    return vec![op];
+                }
             }
+            None => {}
         }
     }
-    if block {
-        let parts = BlockParts::of(&text[own.clone()]);
-        let newline = if parts.body_ends_with_newline {
-            "\n"
-        } else {
-            ""
-        };
-        return vec![(own, format!("{}{newline}{}", double_quoted(s), parts.tail))];
+    match block {
+        Some(parts) => {
+            let newline = if parts.body_ends_with_newline {
+                "\n"
+            } else {
+                ""
+            };
+            vec![(own, format!("{}{newline}{}", double_quoted(s), parts.tail))]
+        }
+        None => vec![(own, double_quoted(s))],
     }
-    vec![(own, double_quoted(s))]
 }
 
 /// The scalar's text without the anchor or tag written before it.
