@@ -60,3 +60,12 @@ impl Cli {
         matches!(&self.command, Command::Generate(g) if g.verbose_sensitive_output)
     }
 }
+
+/// Prints the help on stdout, as AVP does when run without arguments.
+pub fn print_help() -> std::process::ExitCode {
+    use clap::CommandFactory as _;
+    match Cli::command().print_help() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(_) => std::process::ExitCode::FAILURE,
+    }
+}

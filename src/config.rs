@@ -10,11 +10,14 @@ use std::collections::btree_map::Entry;
 use std::fmt;
 use std::fs;
 use std::io;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use regex::Regex;
+
+use crate::deadline::Deadline;
 
 /// AVP's prefix test has no trailing underscore, so `ARGOCD_ENVX` is taken too (as key `ARGOCD_ENVX`).
 const ARGOCD_ENV_PREFIX: &str = "ARGOCD_ENV";
@@ -24,6 +27,12 @@ const ARGOCD_ENV_KEY_PREFIX: &str = "ARGOCD_ENV_";
 const DEFAULT_MAX_CONCURRENCY: usize = 32;
 /// Matches the Vault SDK's default for `VAULT_MAX_RETRIES` (3 attempts).
 const DEFAULT_MAX_RETRIES: u32 = 2;
+/// More would only queue requests behind one connection pool.
+const MAX_CONCURRENCY: usize = 1024;
+/// With exponential backoff, more retries would outlast any deadline.
+const MAX_RETRIES: u32 = 10;
+const MIN_DURATION: Duration = Duration::from_millis(1);
+const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// All settings, keys upper-cased, merged with AVP's precedence.
 ///
@@ -124,39 +133,8 @@ pub struct Config {
     pub max_retries: u32,
     /// Whether Vault tokens may be cached between runs (off with `--disable-token-cache`).
     pub token_cache: bool,
-    /// From `ARGOCD_EXEC_TIMEOUT`: when to give up, before Argo CD kills the plugin.
-    pub deadline: Option<Deadline>,
-}
-
-/// A point shortly before Argo CD's exec timeout, so a slow run ends with a clear error
-/// instead of being killed without one.
-#[derive(Clone, Copy, Debug)]
-pub struct Deadline {
-    at: Instant,
-    timeout: Duration,
-}
-
-impl Deadline {
-    /// Gives up at 90 % of `timeout` (at least one second before it), counting from now.
-    pub fn from_timeout(timeout: Duration) -> Deadline {
-        let margin = (timeout / 10).max(Duration::from_secs(1)).min(timeout / 2);
-        Deadline {
-            at: Instant::now() + (timeout - margin),
-            timeout,
-        }
-    }
-
-    pub fn remaining(&self) -> Duration {
-        self.at.saturating_duration_since(Instant::now())
-    }
-
-    /// The error for running out of time while waiting for `what`.
-    pub fn exceeded(&self, what: &str) -> String {
-        format!(
-            "gave up waiting for {what}: ARGOCD_EXEC_TIMEOUT ({:?}) is about to end the plugin",
-            self.timeout
-        )
-    }
+    /// From `ARGOCD_EXEC_TIMEOUT` (Argo CD's default when unset): when to give up.
+    pub deadline: Deadline,
 }
 
 impl Config {
@@ -172,18 +150,14 @@ impl Config {
                 })
             })
             .transpose()?;
-        let max_concurrency =
-            parse_number(&settings, "AVP_MAX_CONCURRENCY", "positive", |n| *n >= 1)?
-                .unwrap_or(DEFAULT_MAX_CONCURRENCY);
-        let max_retries =
-            match parse_number(&settings, "AVP_MAX_RETRIES", "non-negative", |_| true)? {
-                Some(retries) => retries,
-                None => parse_number(&settings, "VAULT_MAX_RETRIES", "non-negative", |_| true)?
-                    .unwrap_or(DEFAULT_MAX_RETRIES),
-            };
-        let deadline = settings
-            .duration("ARGOCD_EXEC_TIMEOUT")?
-            .map(Deadline::from_timeout);
+        let max_concurrency = parse_number(&settings, "AVP_MAX_CONCURRENCY", 1..=MAX_CONCURRENCY)?
+            .unwrap_or(DEFAULT_MAX_CONCURRENCY);
+        let max_retries = match parse_number(&settings, "AVP_MAX_RETRIES", 0..=MAX_RETRIES)? {
+            Some(retries) => retries,
+            None => parse_number(&settings, "VAULT_MAX_RETRIES", 0..=MAX_RETRIES)?
+                .unwrap_or(DEFAULT_MAX_RETRIES),
+        };
+        let deadline = deadline(&settings)?;
         Ok(Config {
             settings,
             backend_type,
@@ -196,21 +170,28 @@ impl Config {
     }
 }
 
-/// Parses an integer setting (surrounding whitespace allowed); `None` when unset.
-fn parse_number<T: FromStr>(
+/// The run deadline from `ARGOCD_EXEC_TIMEOUT`, else Argo CD's default, counting from now.
+pub fn deadline(settings: &Settings) -> Result<Deadline, ConfigError> {
+    Ok(match settings.duration("ARGOCD_EXEC_TIMEOUT")? {
+        Some(timeout) => Deadline::from_timeout(timeout, true),
+        None => Deadline::from_timeout(crate::deadline::DEFAULT_TIMEOUT, false),
+    })
+}
+
+/// Parses an integer setting within `range` (surrounding whitespace allowed); `None` when unset.
+fn parse_number<T: FromStr + PartialOrd + fmt::Display>(
     settings: &Settings,
     key: &'static str,
-    sign: &'static str,
-    valid: impl Fn(&T) -> bool,
+    range: RangeInclusive<T>,
 ) -> Result<Option<T>, ConfigError> {
     let Some(value) = settings.get(key) else {
         return Ok(None);
     };
     match value.trim().parse::<T>() {
-        Ok(number) if valid(&number) => Ok(Some(number)),
+        Ok(number) if range.contains(&number) => Ok(Some(number)),
         _ => Err(ConfigError::InvalidNumber {
             key,
-            sign,
+            range: format!("{} to {}", range.start(), range.end()),
             value: value.to_owned(),
         }),
     }
@@ -251,12 +232,12 @@ pub enum ConfigError {
     /// AVP's wording, so users' searches still match.
     #[error("{regex} is not a valid regular expression: {reason}")]
     InvalidRegex { regex: String, reason: String },
-    #[error("{key} must be a duration such as 90s or 2m, got {value:?}")]
+    #[error("{key} must be a duration from 1ms to 168h, such as 90s or 2m, got {value:?}")]
     InvalidDuration { key: &'static str, value: String },
-    #[error("{key} must be a {sign} integer, got {value:?}")]
+    #[error("{key} must be an integer from {range}, got {value:?}")]
     InvalidNumber {
         key: &'static str,
-        sign: &'static str,
+        range: String,
         value: String,
     },
 }
@@ -268,32 +249,42 @@ enum Format {
     Dotenv,
 }
 
+/// A Go duration (`90s`, `1m30s`, `1.5h`, `250ms`, `10us`) or a number of seconds, from 1 ms to
+/// a week: a longer timeout would only hide a hang, and a shorter one fails every request.
 fn parse_duration(value: &str) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = value;
-    while !rest.is_empty() {
-        let split = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
-        let (number, tail) = rest.split_at(split);
-        let number: f64 = number.parse().ok()?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let seconds = match unit {
-            "h" => number * 3600.0,
-            "m" => number * 60.0,
-            "s" => number,
-            "ms" => number / 1000.0,
-            _ => return None,
-        };
-        total += Duration::from_secs_f64(seconds);
-        rest = tail;
-    }
-    (!value.is_empty()).then_some(total)
+    let total = match value.parse::<f64>() {
+        Ok(seconds) => Duration::try_from_secs_f64(seconds).ok()?,
+        Err(_) => {
+            let mut total = Duration::ZERO;
+            let mut rest = value;
+            while !rest.is_empty() {
+                let split = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
+                let (number, tail) = rest.split_at(split);
+                let number: f64 = number.parse().ok()?;
+                let unit_len = tail
+                    .find(|c: char| c.is_ascii_digit() || c == '.')
+                    .unwrap_or(tail.len());
+                let (unit, tail) = tail.split_at(unit_len);
+                let seconds_per_unit = match unit {
+                    "h" => 3600.0,
+                    "m" => 60.0,
+                    "s" => 1.0,
+                    "ms" => 1e-3,
+                    "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
+                    "ns" => 1e-9,
+                    _ => return None,
+                };
+                total = total
+                    .checked_add(Duration::try_from_secs_f64(number * seconds_per_unit).ok()?)?;
+                rest = tail;
+            }
+            total
+        }
+    };
+    (MIN_DURATION..=MAX_DURATION)
+        .contains(&total)
+        .then_some(total)
 }
 
 /// The regex crate's syntax errors span several lines (pattern, carets, reason): keep the reason,
@@ -925,11 +916,11 @@ mod tests {
     fn max_concurrency_must_be_a_positive_integer() {
         assert_eq!(
             config_error(&[("AVP_MAX_CONCURRENCY", "0")]),
-            r#"AVP_MAX_CONCURRENCY must be a positive integer, got "0""#
+            r#"AVP_MAX_CONCURRENCY must be an integer from 1 to 1024, got "0""#
         );
         assert_eq!(
             config_error(&[("AVP_MAX_CONCURRENCY", "many")]),
-            r#"AVP_MAX_CONCURRENCY must be a positive integer, got "many""#
+            r#"AVP_MAX_CONCURRENCY must be an integer from 1 to 1024, got "many""#
         );
     }
 
@@ -945,11 +936,50 @@ mod tests {
     fn max_retries_must_be_a_non_negative_integer() {
         assert_eq!(
             config_error(&[("AVP_MAX_RETRIES", "-1")]),
-            r#"AVP_MAX_RETRIES must be a non-negative integer, got "-1""#
+            r#"AVP_MAX_RETRIES must be an integer from 0 to 10, got "-1""#
         );
         assert_eq!(
             config_error(&[("VAULT_MAX_RETRIES", "three")]),
-            r#"VAULT_MAX_RETRIES must be a non-negative integer, got "three""#
+            r#"VAULT_MAX_RETRIES must be an integer from 0 to 10, got "three""#
+        );
+    }
+
+    #[test]
+    fn out_of_range_settings_are_errors_naming_the_setting() {
+        for value in [
+            "18446744073709551615",
+            "18446744073709551615s",
+            "1e300",
+            "169h",
+            "-1s",
+            "-5",
+            "0",
+            "0s",
+            "NaN",
+            "inf",
+            "99999999999999999999h",
+        ] {
+            for key in ["ARGOCD_EXEC_TIMEOUT", "VAULT_CLIENT_TIMEOUT"] {
+                let s = settings(&[(key, value)]);
+                let err = match key {
+                    "ARGOCD_EXEC_TIMEOUT" => Config::from_settings(s).unwrap_err(),
+                    _ => s.duration(key).unwrap_err(),
+                };
+                assert_eq!(
+                    err.to_string(),
+                    format!(
+                        "{key} must be a duration from 1ms to 168h, such as 90s or 2m, got {value:?}"
+                    )
+                );
+            }
+        }
+        assert_eq!(
+            config_error(&[("AVP_MAX_RETRIES", "4294967296")]),
+            r#"AVP_MAX_RETRIES must be an integer from 0 to 10, got "4294967296""#
+        );
+        assert_eq!(
+            config_error(&[("AVP_MAX_CONCURRENCY", "18446744073709551616")]),
+            r#"AVP_MAX_CONCURRENCY must be an integer from 1 to 1024, got "18446744073709551616""#
         );
     }
 
@@ -961,6 +991,9 @@ mod tests {
         assert_eq!(d("1m30s"), Some(Duration::from_secs(90)));
         assert_eq!(d("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(d("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(d("1.5h"), Some(Duration::from_secs(5400)));
+        assert_eq!(d("1h0.5m"), Some(Duration::from_secs(3630)));
+        assert_eq!(d("1500us"), Some(Duration::from_micros(1500)));
         assert_eq!(d("soon"), None);
         assert_eq!(d(""), None);
         let err = Config::from_settings(settings(&[("AVP_TYPE", "x")]))
@@ -969,7 +1002,7 @@ mod tests {
             .duration("AVP_TYPE");
         assert_eq!(
             err.unwrap_err().to_string(),
-            "AVP_TYPE must be a duration such as 90s or 2m, got \"x\""
+            "AVP_TYPE must be a duration from 1ms to 168h, such as 90s or 2m, got \"x\""
         );
     }
 }

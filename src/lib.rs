@@ -5,6 +5,8 @@
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod deadline;
+pub mod error;
 pub mod logging;
 pub mod manifest;
 pub mod pipeline;
@@ -12,44 +14,22 @@ pub mod placeholder;
 pub mod resolve;
 pub mod secret;
 pub mod settings_secret;
+pub mod signals;
 pub mod substitute;
 pub mod value;
+pub mod wait;
 
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use anyhow::{anyhow, bail};
 
 use cli::{Cli, Command, Generate};
 use config::{Config, Settings};
+use error::Errors;
 use manifest::input::Source;
 use manifest::{File, Output};
 use substitute::Rules;
-
-/// Several errors, reported together, one per line.
-#[derive(Debug)]
-pub struct Errors(pub Vec<String>);
-
-impl std::fmt::Display for Errors {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0.join("\n"))
-    }
-}
-
-impl std::error::Error for Errors {}
-
-/// The error text for stderr: every error on its own line, each prefixed with `error: `.
-pub fn render_error(err: &anyhow::Error) -> String {
-    let lines = match err.downcast_ref::<Errors>() {
-        Some(Errors(lines)) => lines.clone(),
-        None => vec![format!("{err:#}")],
-    };
-    lines
-        .iter()
-        .map(|l| format!("error: {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -58,56 +38,73 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Generate(args) => {
+            ensure_stdout_is_open()?;
+            signals::install()?;
             let (config, inputs, name) = load(&args)?;
             let rendered = process(&inputs, &config, &name, args.allow_empty)?;
+            let _waiting = wait::on("the reader of stdout");
             let mut stdout = io::BufWriter::new(io::stdout().lock());
-            match rendered.write_to(&mut stdout).and_then(|()| stdout.flush()) {
-                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-                    bail!("cannot write to stdout: {e}")
-                }
-                _ => Ok(()),
-            }
+            rendered
+                .write_to(&mut stdout)
+                .and_then(|()| stdout.flush())
+                .map_err(|e| match e.kind() {
+                    // A consumer must be able to tell that it did not get the whole output.
+                    io::ErrorKind::BrokenPipe => {
+                        anyhow!(
+                            "cannot write to stdout: the reader closed it before the output ended"
+                        )
+                    }
+                    _ => anyhow!("cannot write to stdout: {e}"),
+                })
         }
     }
 }
 
+/// Rust's standard output silently discards writes to a closed descriptor: check it first, so
+/// that a run with nowhere to print fails instead of "succeeding" with no output.
+fn ensure_stdout_is_open() -> anyhow::Result<()> {
+    // SAFETY: F_GETFD only reads the descriptor's flags.
+    if unsafe { libc::fcntl(libc::STDOUT_FILENO, libc::F_GETFD) } == -1 {
+        bail!("stdout is closed, so the manifests cannot be printed");
+    }
+    Ok(())
+}
+
 /// The settings and the input texts of `generate`, and the name the input goes by.
 fn load(args: &Generate) -> anyhow::Result<(Config, Vec<Source>, String)> {
+    // vars() would panic on a variable that is not UTF-8; such variables cannot be settings.
+    let env: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
     // The -c file beats the -s Secret; the environment beats both.
     let mut sources = Vec::new();
     if let Some(path) = &args.config_path {
         sources.push(config::read_config_file(path)?);
     }
+    // The deadline starts now, so that the -s Secret read is bounded by it too.
+    let deadline = config::deadline(&Settings::merge(env.clone(), sources.clone()))?;
     if let Some(spec) = &args.secret_name {
-        sources.push(settings_secret::read(spec)?);
+        sources.push(settings_secret::read(spec, &deadline)?);
     }
-    // vars() would panic on a variable that is not UTF-8; such variables cannot be settings.
-    let env = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
     let mut config = Config::from_settings(Settings::merge(env, sources))?;
+    config.deadline = deadline;
     config.token_cache = !args.disable_token_cache;
     let (inputs, name) = match args.path.as_deref() {
         _ if !args.command.is_empty() => {
-            let source = pipeline::run(&args.command, config.deadline)?;
+            let source = pipeline::run(&args.command, &config.deadline)?;
             let name = source.name.clone();
             (vec![source], name)
         }
         Some("-") | None => (
-            manifest::input::read("-").map_err(Errors)?,
+            manifest::input::read("-", &config.deadline).map_err(Errors)?,
             "<stdin>".to_owned(),
         ),
         Some(path) => (
-            manifest::input::read(path).map_err(Errors)?,
+            manifest::input::read(path, &config.deadline).map_err(Errors)?,
             path.to_owned(),
         ),
     };
     Ok((config, inputs, name))
-}
-
-/// The process exit code for `err`: the renderer's own in pipeline mode, else 1.
-pub fn exit_code(err: &anyhow::Error) -> u8 {
-    err.downcast_ref::<pipeline::ChildFailed>()
-        .map_or(1, |failed| failed.code)
 }
 
 /// The output of a successful run, written straight from the inputs: unchanged documents are
@@ -132,6 +129,7 @@ impl Rendered<'_> {
 }
 
 /// Substitutes the placeholders of `inputs`. `name` names the input in the empty-input error.
+/// Every error is reported: a file that does not parse hides none of the others' errors.
 pub fn process<'a>(
     inputs: &'a [Source],
     config: &Config,
@@ -139,17 +137,18 @@ pub fn process<'a>(
     allow_empty: bool,
 ) -> anyhow::Result<Rendered<'a>> {
     let started = Instant::now();
-    let files = inputs
+    let mut errors = Vec::new();
+    let files: Vec<File<'a>> = inputs
         .iter()
-        .map(manifest::split)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Errors(vec![e]))?;
+        .filter_map(|source| manifest::split(source).map_err(|e| errors.push(e)).ok())
+        .collect();
     let rules = Rules {
         path_validation: config.path_validation.as_ref(),
+        backend: &config.backend_type,
     };
     let plan = substitute::collect(&files, &rules);
     let parsed = started.elapsed();
-    if plan.manifests == 0 && !plan.has_errors() {
+    if errors.is_empty() && plan.manifests == 0 && !plan.has_errors() {
         if allow_empty {
             return Ok(Rendered {
                 files: Vec::new(),
@@ -162,38 +161,56 @@ pub fn process<'a>(
     }
     let fetch_started = Instant::now();
     let unique = plan.refs.len();
-    let (fetched, requests) = if plan.refs.is_empty() {
-        Default::default()
+    let resolved = if plan.refs.is_empty() {
+        Ok(Default::default())
     } else {
-        let selected = backend::select(config)?;
-        let policy = resolve::Policy {
-            max_concurrency: config.max_concurrency,
-            max_retries: config.max_retries,
-            backoff: Duration::from_millis(250),
-        };
-        let refs = plan.refs.clone();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let resolving = resolve::resolve(&selected, refs, policy);
-        let resolved = match config.deadline {
-            None => runtime.block_on(resolving)?,
-            Some(deadline) => runtime
-                .block_on(tokio::time::timeout(deadline.remaining(), resolving))
-                .map_err(|_| {
-                    anyhow::anyhow!(deadline.exceeded(&format!("the {} backend", selected.name)))
-                })??,
-        };
-        (resolved.secrets, resolved.requests)
+        fetch(config, &plan)
+    };
+    let (fetched, requests) = match resolved {
+        Ok(resolved) => resolved,
+        Err(e) => {
+            errors.extend(plan.into_errors());
+            errors.push(format!("{e:#}"));
+            return Err(Errors(errors).into());
+        }
     };
     let fetch = fetch_started.elapsed();
     let substitute_started = Instant::now();
     let (documents, placeholders) = (plan.documents, plan.placeholders);
-    let outputs = substitute::apply(plan, &fetched);
+    let outputs = {
+        let _waiting = wait::on("the substitution of the placeholders");
+        substitute::apply(plan, &fetched)
+    };
     tracing::debug!(
         "documents: {documents}, placeholders: {placeholders}, unique secrets: {unique}, backend requests: {requests}, parse: {parsed:.1?}, fetch: {fetch:.1?}, substitute: {:.1?}",
         substitute_started.elapsed()
     );
-    let outputs = outputs.map_err(Errors)?;
-    Ok(Rendered { files, outputs })
+    match outputs {
+        Ok(outputs) if errors.is_empty() => Ok(Rendered { files, outputs }),
+        Ok(_) => Err(Errors(errors).into()),
+        Err(more) => {
+            errors.extend(more);
+            Err(Errors(errors).into())
+        }
+    }
+}
+
+/// Fetches every secret of `plan` from the configured backend, within the deadline.
+fn fetch(
+    config: &Config,
+    plan: &substitute::Plan<'_>,
+) -> anyhow::Result<(substitute::Fetched, usize)> {
+    let selected = backend::select(config)?;
+    let policy = resolve::Policy {
+        max_concurrency: config.max_concurrency,
+        max_retries: config.max_retries,
+        backoff: Duration::from_millis(250),
+        deadline: config.deadline,
+    };
+    let refs = plan.refs.clone();
+    let fallback = format!("the {} backend", selected.name);
+    let resolved = config
+        .deadline
+        .block_on(&fallback, resolve::resolve(&selected, refs, policy))??;
+    Ok((resolved.secrets, resolved.requests))
 }

@@ -1,4 +1,5 @@
-//! Logs go to stderr, one line each, `warning: …` style. Verbose mode adds debug lines.
+//! Logs go to stderr, one line each, `warning: …` style. Verbose mode adds debug lines. Every
+//! line is sanitized like an error line, so a logged manifest string cannot forge a line.
 
 use std::fmt;
 
@@ -29,9 +30,10 @@ where
             Level::INFO => "info",
             Level::DEBUG | Level::TRACE => "debug",
         };
-        write!(writer, "{level}: ")?;
-        ctx.field_format().format_fields(writer.by_ref(), event)?;
-        writeln!(writer)
+        let mut message = String::new();
+        ctx.field_format()
+            .format_fields(Writer::new(&mut message), event)?;
+        writeln!(writer, "{level}: {}", crate::error::sanitize(&message))
     }
 }
 

@@ -9,7 +9,12 @@ use std::time::Duration;
 use futures::StreamExt as _;
 
 use crate::backend::{BackendError, ErrorKind, Selected};
+use crate::deadline::Deadline;
 use crate::secret::{SecretData, SecretRef};
+use crate::wait;
+
+/// No retry waits longer, whatever the server asks for or the backoff reaches.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
 /// How hard to try.
 #[derive(Clone, Copy, Debug)]
@@ -18,6 +23,8 @@ pub struct Policy {
     pub max_retries: u32,
     /// First retry delay; doubled for each further retry, plus up to 50 % jitter.
     pub backoff: Duration,
+    /// A retry that could not start before it is not made.
+    pub deadline: Deadline,
 }
 
 /// The outcome for every requested secret. Errors are full messages (`vault: …`).
@@ -39,11 +46,12 @@ pub async fn resolve(
             requests: 0,
         });
     }
-    selected
-        .backend
-        .login()
-        .await
-        .map_err(|e| anyhow::anyhow!("{}: login failed: {e}", selected.name))?;
+    // Logins are not counted: backends without one must not appear to make a request.
+    retry(selected, "login", policy, &mut 0, || {
+        selected.backend.login()
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{}: login failed: {}", selected.name, hinted(&e)))?;
     let requests = AtomicUsize::new(0);
     let limit = selected.backend.batch_limit().max(1);
     let refs: Vec<SecretRef> = refs.into_iter().collect();
@@ -88,7 +96,15 @@ async fn fetch_batch(
     policy: Policy,
     requests: &AtomicUsize,
 ) -> Vec<Result<SecretData, BackendError>> {
-    let batch = selected.backend.get_batch(chunk).await;
+    let batch = {
+        let _waiting = wait::on(format!(
+            "{}: batch read of {} secrets ({}, …)",
+            selected.name,
+            chunk.len(),
+            chunk[0]
+        ));
+        selected.backend.get_batch(chunk).await
+    };
     requests.fetch_add(batch.requests, Ordering::Relaxed);
     let mut results = Vec::with_capacity(chunk.len());
     for (secret, result) in chunk.iter().zip(batch.results) {
@@ -109,15 +125,61 @@ async fn fetch(
     policy: Policy,
     requests: &AtomicUsize,
 ) -> Result<SecretData, BackendError> {
-    let mut attempt = 0;
+    let what = format!("read of {secret}");
+    let mut made = 0;
+    let result = retry(selected, &what, policy, &mut made, || {
+        selected.backend.get(secret)
+    })
+    .await;
+    requests.fetch_add(made, Ordering::Relaxed);
+    result
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or has been retried `max_retries` times;
+/// waits what the server asked for (`Retry-After`) or an exponential backoff, but never past the
+/// deadline. `made` counts the attempts.
+async fn retry<T, F, Fut>(
+    selected: &Selected,
+    what: &str,
+    policy: Policy,
+    made: &mut usize,
+    attempt: F,
+) -> Result<T, BackendError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, BackendError>>,
+{
+    let mut retries = 0;
     loop {
-        requests.fetch_add(1, Ordering::Relaxed);
-        match selected.backend.get(secret).await {
-            Err(e) if e.kind == ErrorKind::Transient && attempt < policy.max_retries => {
-                let delay = backoff(policy.backoff, attempt);
-                tracing::debug!("{}: {secret}: {e}; retrying in {delay:?}", selected.name);
+        *made += 1;
+        let result = {
+            let _waiting = wait::on(format!("{}: {what}", selected.name));
+            attempt().await
+        };
+        match result {
+            Err(mut e) if e.kind == ErrorKind::Transient && retries < policy.max_retries => {
+                let delay = e
+                    .retry_after
+                    .unwrap_or_else(|| backoff(policy.backoff, retries))
+                    .min(MAX_RETRY_DELAY);
+                if delay >= policy.deadline.remaining() {
+                    e.message.push_str(&format!(
+                        " (not retried: the retry in {delay:?} would pass the run deadline)"
+                    ));
+                    e.retry_after = None;
+                    return Err(e);
+                }
+                tracing::debug!("{}: {what}: {e}; retrying in {delay:?}", selected.name);
+                let _waiting = wait::on(format!(
+                    "{}: the retry of {what} in {delay:?} after: {e}",
+                    selected.name
+                ));
                 tokio::time::sleep(delay).await;
-                attempt += 1;
+                retries += 1;
+            }
+            Err(mut e) if e.kind == ErrorKind::Transient && retries > 0 => {
+                e.message.push_str(" (gave up after retrying)");
+                return Err(e);
             }
             result => return result,
         }
@@ -130,12 +192,16 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
 }
 
 fn describe(backend: &str, e: &BackendError) -> String {
-    let hint = match e.kind {
-        ErrorKind::PermissionDenied => " (check the policy of the identity secretsubst logs in as)",
-        ErrorKind::Transient => " (gave up after retrying)",
-        _ => "",
-    };
-    format!("{backend}: {e}{hint}")
+    format!("{backend}: {}", hinted(e))
+}
+
+fn hinted(e: &BackendError) -> String {
+    match e.kind {
+        ErrorKind::PermissionDenied => {
+            format!("{e} (check the policy of the identity secretsubst logs in as)")
+        }
+        _ => e.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -162,6 +228,7 @@ mod tests {
             max_concurrency,
             max_retries: 2,
             backoff: Duration::from_millis(1),
+            deadline: Deadline::from_timeout(crate::deadline::DEFAULT_TIMEOUT, false),
         }
     }
 

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::error::excerpt;
 use crate::value::Value;
 
 /// One secret to fetch: the unit of deduplication, so each is fetched once per run.
@@ -27,9 +28,9 @@ pub type SecretData = BTreeMap<String, Value>;
 
 impl fmt::Display for SecretRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.path)?;
+        f.write_str(&excerpt(&self.path))?;
         if let Some(version) = &self.version {
-            write!(f, " (version {version})")?;
+            write!(f, " (version {})", excerpt(version))?;
         }
         Ok(())
     }

@@ -7,6 +7,9 @@ use anyhow::{Context as _, anyhow};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 
+use crate::deadline::Deadline;
+use crate::wait;
+
 /// AVP's default namespace for `-s NAME`.
 const DEFAULT_NAMESPACE: &str = "argocd";
 
@@ -19,14 +22,14 @@ pub fn parse(spec: &str) -> (&str, &str) {
     }
 }
 
-/// The Secret's `data` as settings (keys upper-cased, as for a config file).
-pub fn read(spec: &str) -> anyhow::Result<BTreeMap<String, String>> {
+/// The Secret's `data` as settings (keys upper-cased, as for a config file), read before the
+/// deadline.
+pub fn read(spec: &str, deadline: &Deadline) -> anyhow::Result<BTreeMap<String, String>> {
     let (namespace, name) = parse(spec);
     let what = format!("Secret {namespace}/{name}");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let secret = runtime.block_on(async {
+    let waiting = format!("{what} from the Kubernetes API");
+    let secret = deadline.block_on(&waiting, async {
+        let _waiting = wait::on(waiting.clone());
         let client = kube::Client::try_default()
             .await
             .map_err(|e| anyhow!("cannot read {what}: no Kubernetes API configuration (in-cluster or kubeconfig): {e}"))?;
@@ -41,7 +44,7 @@ pub fn read(spec: &str) -> anyhow::Result<BTreeMap<String, String>> {
                 kube::Error::SerdeError(_) => anyhow!("cannot read {what}: the API's answer is not a Secret"),
                 other => anyhow!("cannot read {what}: {other}"),
             })
-    })?;
+    })??;
     let mut settings = BTreeMap::new();
     for (key, value) in secret.data.unwrap_or_default() {
         let value = String::from_utf8(value.0)

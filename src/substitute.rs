@@ -9,6 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use regex::Regex;
 
+use crate::error::excerpt;
 use crate::manifest::rewrite::{self, Edit, NewValue};
 use crate::manifest::scalar::{PlainType, yaml11_type};
 use crate::manifest::tree::{Node, Scalar, Style, Tree};
@@ -44,6 +45,8 @@ impl Scope {
 /// Settings that shape collection.
 pub struct Rules<'a> {
     pub path_validation: Option<&'a Regex>,
+    /// `AVP_TYPE`, which names the kind of value that is missing in errors.
+    pub backend: &'a str,
 }
 
 /// Everything found in the input: what to fetch, and where each value goes.
@@ -74,6 +77,8 @@ struct DocPlan<'f> {
     tree: Tree,
     body: &'f str,
     label: String,
+    /// How a missing key is named: AVP's "missing Vault value" only for Vault.
+    missing: &'static str,
     typed: bool,
     remove_missing: bool,
     /// The annotation path's secret, for generic placeholders.
@@ -146,6 +151,12 @@ impl<'f> Plan<'f> {
         !self.errors.is_empty()
     }
 
+    /// The errors found while collecting, in input order.
+    pub fn into_errors(mut self) -> Vec<String> {
+        self.errors.sort_by_key(|d| d.at);
+        self.errors.into_iter().map(|d| d.message).collect()
+    }
+
     fn error(&mut self, at: (usize, usize, usize), message: String) {
         self.errors.push(Diag { at, message });
     }
@@ -197,14 +208,15 @@ impl<'f> Plan<'f> {
                 .and_then(string_value)
         };
         let label = match name("name").or_else(|| name("generateName")) {
-            Some(name) => format!("{label} ({kind}/{name})"),
-            None => format!("{label} ({kind})"),
+            Some(name) => format!("{label} ({}/{})", excerpt(kind), excerpt(name)),
+            None => format!("{label} ({})", excerpt(kind)),
         };
         let annotations = annotations(&tree, metadata, &label);
+        // A repeated key means its last value, as in every YAML reader Kubernetes uses.
         let get = |name: &str| {
             annotations
                 .iter()
-                .find(|(k, _)| k == name)
+                .rfind(|(k, _)| k == name)
                 .map(|(_, v)| v.as_str())
         };
         if get(ANNOTATION_IGNORE).is_some_and(parse_bool) {
@@ -229,11 +241,22 @@ impl<'f> Plan<'f> {
                 return Output::Keep;
             }
         };
+        let namespace = get(ANNOTATION_NAMESPACE).filter(|ns| !ns.is_empty());
+        // It becomes an HTTP header: a line break there would split the request.
+        if let Some(c) = namespace.and_then(|ns| ns.chars().find(|c| c.is_control())) {
+            self.error(
+                (file, chunk, 0),
+                format!(
+                    "{label}: {}: a namespace cannot hold the control character {:?}",
+                    annotation_field(ANNOTATION_NAMESPACE),
+                    c
+                ),
+            );
+            return Output::Keep;
+        }
         let scope = Scope {
             kv_version,
-            namespace: get(ANNOTATION_NAMESPACE)
-                .filter(|ns| !ns.is_empty())
-                .map(str::to_owned),
+            namespace: namespace.map(str::to_owned),
         };
         let (mode, generic) = match get(ANNOTATION_PATH) {
             None => (Mode::Inline, Generic::Absent),
@@ -281,6 +304,11 @@ impl<'f> Plan<'f> {
             remove_missing,
             generic,
             label,
+            missing: if rules.backend == "vault" {
+                "missing Vault value"
+            } else {
+                "missing value"
+            },
             fields,
         });
         Output::Keep
@@ -337,7 +365,12 @@ fn disallowed(rules: &Rules<'_>, path: &str) -> Option<String> {
     rules
         .path_validation
         .filter(|re| !re.is_match(path))
-        .map(|_| format!("the path {path} is disallowed by AVP_PATH_VALIDATION restriction"))
+        .map(|_| {
+            format!(
+                "the path {} is disallowed by AVP_PATH_VALIDATION restriction",
+                excerpt(path)
+            )
+        })
 }
 
 struct Walker<'p, 'f, 'r> {
@@ -405,8 +438,13 @@ impl<'f> Walker<'_, 'f, '_> {
                     placeholders.push((p, secret));
                 }
                 Err(e) => {
-                    let message =
-                        format!("{}: {path}: {}: {}", self.label, &text[e.range], e.message);
+                    let message = format!(
+                        "{}: {}: {}: {}",
+                        self.label,
+                        excerpt(path),
+                        excerpt(&text[e.range]),
+                        e.message
+                    );
                     self.plan
                         .error((self.at.0, self.at.1, scalar.span.start), message);
                 }
@@ -442,9 +480,10 @@ impl<'f> Walker<'_, 'f, '_> {
             } => {
                 if let Some(message) = disallowed(self.rules, secret_path) {
                     let message = format!(
-                        "{}: {path}: {}: {message}",
+                        "{}: {}: {}: {message}",
                         self.label,
-                        &text[p.range.clone()]
+                        excerpt(path),
+                        excerpt(&text[p.range.clone()])
                     );
                     self.plan.error((self.at.0, self.at.1, offset), message);
                     return None;
@@ -577,8 +616,8 @@ fn field_edit(
                         message: format!(
                             "{}: {}: {}{where_}: {message}",
                             doc.label,
-                            field.path,
-                            &field.text[p.range.clone()]
+                            excerpt(&field.path),
+                            excerpt(&field.text[p.range.clone()])
                         ),
                     });
                 }
@@ -664,7 +703,8 @@ fn value_of(
     let Some(secret) = secret else {
         return Err(match (&p.target, &doc.generic) {
             (Target::Generic { .. }, Generic::Empty) => Failure::Missing(format!(
-                "missing Vault value: {ANNOTATION_PATH} is empty, so there is no secret to read key {key:?} from"
+                "{}: {ANNOTATION_PATH} is empty, so there is no secret to read key {key:?} from",
+                doc.missing
             )),
             _ => Failure::Reported,
         });
@@ -686,7 +726,9 @@ fn value_of(
     let value = match data.get(key.as_str()) {
         Some(Value::Null) | None => {
             return Err(Failure::Missing(format!(
-                "missing Vault value: key {key:?} not found in {secret}"
+                "{}: key {:?} not found in {secret}",
+                doc.missing,
+                excerpt(key)
             )));
         }
         Some(value) => value.clone(),
@@ -713,6 +755,7 @@ mod tests {
             &files,
             &Rules {
                 path_validation: None,
+                backend: "test",
             },
         );
         let serde_json::Value::Object(paths) = secrets else {
@@ -817,7 +860,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "m.yaml: doc 1 (A/web): spec.list[0][1]: <path:app#nope>: missing Vault value: key \"nope\" not found in app",
+                "m.yaml: doc 1 (A/web): spec.list[0][1]: <path:app#nope>: missing value: key \"nope\" not found in app",
                 "m.yaml: doc 1 (A/web): spec['a.b']: <path:gone#k>: test: no secret gone",
             ]
         );

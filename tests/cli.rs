@@ -644,10 +644,16 @@ fn verbose_failures_print_no_secret_values() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn no_arguments_is_a_usage_error() {
+fn no_arguments_prints_the_help_on_stdout_like_avp() {
     let out = run(&[], &[], None);
-    assert_exit_code(&out, 2);
-    assert_eq!(stdout(&out), "");
+    assert_exit_code(&out, 0);
+    assert!(
+        stdout(&out).contains("Usage: secretsubst"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("generate"), "{}", stdout(&out));
+    assert_eq!(stderr(&out), "");
 }
 
 #[test]
@@ -676,9 +682,21 @@ fn unsupported_backend_type_is_rejected() {
     );
     assert_failed(&out);
     assert!(
-        stderr(&out).contains("Must provide a supported Vault Type, received nonsense"),
+        stderr(&out).contains(
+            "Must provide a supported Vault Type, received nonsense (valid types: awssecretsmanager, file, vault)"
+        ),
         "{}",
         stderr(&out)
+    );
+}
+
+#[test]
+fn unset_backend_type_lists_the_valid_types() {
+    let out = run(&["generate", HELM_STREAM], &[("AVP_TYPE", "")], None);
+    assert_failed(&out);
+    assert_eq!(
+        stderr(&out),
+        "error: Must provide a supported Vault Type, received nothing: AVP_TYPE is not set (valid types: awssecretsmanager, file, vault)\n"
     );
 }
 

@@ -59,6 +59,8 @@ pub enum ErrorKind {
 pub struct BackendError {
     pub kind: ErrorKind,
     pub message: String,
+    /// How long the server asked to wait before a retry (`Retry-After`).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl BackendError {
@@ -66,6 +68,7 @@ impl BackendError {
         BackendError {
             kind,
             message: message.into(),
+            retry_after: None,
         }
     }
 }
@@ -109,6 +112,13 @@ const PLANNED: &[&str] = &[
 /// Builds the backend named by `AVP_TYPE`.
 pub fn select(config: &Config) -> anyhow::Result<Selected> {
     let wanted = config.backend_type.as_str();
+    if wanted.is_empty() {
+        // AVP's wording, so users' searches still match, with what it leaves out.
+        anyhow::bail!(
+            "Must provide a supported Vault Type, received nothing: AVP_TYPE is not set (valid types: {})",
+            supported()
+        );
+    }
     if let Some((name, build)) = REGISTRY.iter().find(|(name, _)| *name == wanted) {
         return Ok(Selected {
             name,
@@ -118,5 +128,16 @@ pub fn select(config: &Config) -> anyhow::Result<Selected> {
     if PLANNED.contains(&wanted) {
         anyhow::bail!("AVP_TYPE {wanted} is not supported by this version of secretsubst");
     }
-    anyhow::bail!("Must provide a supported Vault Type, received {wanted}")
+    anyhow::bail!(
+        "Must provide a supported Vault Type, received {wanted} (valid types: {})",
+        supported()
+    )
+}
+
+fn supported() -> String {
+    REGISTRY
+        .iter()
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -1,0 +1,142 @@
+//! How errors reach stderr: one line each, `error: ` first, with control characters escaped,
+//! URL credentials redacted and long text cut, so no manifest or backend can forge a line or
+//! flood the log; plus the exit codes.
+
+use std::fmt::{self, Write as _};
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::pipeline;
+
+/// Longer lines are cut: a 100,000-character path must not make a 200 KB log line.
+const MAX_LINE: usize = 2000;
+/// Placeholders, paths and values quoted in a message keep this many characters.
+const MAX_EXCERPT: usize = 200;
+
+/// Several errors, reported together, one per line.
+#[derive(Debug)]
+pub struct Errors(pub Vec<String>);
+
+impl fmt::Display for Errors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("\n"))
+    }
+}
+
+impl std::error::Error for Errors {}
+
+/// The error text for stderr: every error on its own line, each prefixed with `error: `.
+pub fn render(err: &anyhow::Error) -> String {
+    let lines = match err.downcast_ref::<Errors>() {
+        Some(Errors(lines)) => lines.clone(),
+        None => vec![format!("{err:#}")],
+    };
+    lines
+        .iter()
+        .map(|l| format!("error: {}", sanitize(l)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The process exit code for `err`: the renderer's own in pipeline mode, else 1.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    err.downcast_ref::<pipeline::ChildFailed>()
+        .map_or(1, |failed| failed.code)
+}
+
+/// A panic message could quote a value, so only the place is printed.
+pub fn panic_hook(info: &std::panic::PanicHookInfo<'_>) {
+    match info.location() {
+        Some(at) => eprintln!("error: internal error at {}:{}", at.file(), at.line()),
+        None => eprintln!("error: internal error"),
+    }
+}
+
+static URL_CREDENTIALS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@").expect("valid regex"));
+
+/// One printable line: user-info in URLs redacted, control and bidirectional-override
+/// characters escaped, and the line cut at [`MAX_LINE`] characters.
+pub fn sanitize(line: &str) -> String {
+    let line = URL_CREDENTIALS.replace_all(line, "$1[redacted]@");
+    let mut out = String::with_capacity(line.len().min(MAX_LINE + 64));
+    for (count, c) in line.chars().enumerate() {
+        if count == MAX_LINE {
+            let rest = line.chars().count() - count;
+            let _ = write!(out, "… ({rest} more characters)");
+            break;
+        }
+        push_escaped(&mut out, c);
+    }
+    out
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c if c.is_control() || is_invisible_format(c) => {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        }
+        c => out.push(c),
+    }
+}
+
+/// Characters that reorder or hide text on a terminal.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// `text`, or its start and end with an ellipsis between when it is long: for quoting a
+/// placeholder, path or field in a message.
+pub fn excerpt(text: &str) -> String {
+    let count = text.chars().count();
+    if count <= MAX_EXCERPT {
+        return text.to_owned();
+    }
+    let head: String = text.chars().take(MAX_EXCERPT / 2).collect();
+    let tail: String = text.chars().skip(count - MAX_EXCERPT / 4).collect();
+    format!(
+        "{head}…({} characters)…{tail}",
+        count - MAX_EXCERPT / 2 - MAX_EXCERPT / 4
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_cannot_forge_a_line() {
+        assert_eq!(
+            sanitize("key \"a\nerror: forged\" \u{1b}[31m\t\u{202e}x"),
+            "key \"a\\nerror: forged\" \\u{1b}[31m\\t\\u{202e}x"
+        );
+    }
+
+    #[test]
+    fn url_credentials_are_redacted() {
+        assert_eq!(
+            sanitize("cannot reach http://user:pw@vault:8200/v1/x and HTTPS://tok@h/"),
+            "cannot reach http://[redacted]@vault:8200/v1/x and HTTPS://[redacted]@h/"
+        );
+        assert_eq!(
+            sanitize("mail a@b, see https://h/p?u=a@b"),
+            "mail a@b, see https://h/p?u=a@b"
+        );
+    }
+
+    #[test]
+    fn long_lines_and_excerpts_are_cut() {
+        let long = "x".repeat(100_000);
+        let line = sanitize(&long);
+        assert!(line.len() < MAX_LINE + 100, "{}", line.len());
+        assert!(line.ends_with("… (98000 more characters)"), "{line}");
+        let e = excerpt(&format!("<path:{long}#k>"));
+        assert!(e.starts_with("<path:xxx") && e.ends_with("xxx#k>"), "{e}");
+        assert!(e.chars().count() < 300, "{e}");
+        assert_eq!(excerpt("<path:a#b>"), "<path:a#b>");
+    }
+}
