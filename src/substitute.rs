@@ -212,11 +212,10 @@ impl<'f> Plan<'f> {
             None => format!("{label} ({})", excerpt(kind)),
         };
         let annotations = annotations(&tree, metadata, &label);
-        // A repeated key means its last value, as in every YAML reader Kubernetes uses.
         let get = |name: &str| {
             annotations
                 .iter()
-                .rfind(|(k, _)| k == name)
+                .find(|(k, _)| k == name)
                 .map(|(_, v)| v.as_str())
         };
         if get(ANNOTATION_IGNORE).is_some_and(parse_bool) {
@@ -315,13 +314,15 @@ impl<'f> Plan<'f> {
     }
 }
 
-/// The annotations whose values are strings; the others are reported and skipped one by one.
+/// The annotations whose values are strings, merged keys included, each name once with the
+/// value Kubernetes reads (the last of repeated keys); the others are reported and skipped one
+/// by one.
 fn annotations(tree: &Tree, metadata: Option<&Node>, label: &str) -> Vec<(String, String)> {
-    let Some(Node::Map(map)) = metadata.and_then(|m| tree.get(m, "annotations")) else {
+    let Some(map @ Node::Map(_)) = metadata.and_then(|m| tree.get(m, "annotations")) else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for (key, value) in &map.entries {
+    for (key, value) in tree.entries(map) {
         let Some(key) = tree.resolve(key).as_scalar().map(|k| k.value.clone()) else {
             continue;
         };
@@ -329,7 +330,8 @@ fn annotations(tree: &Tree, metadata: Option<&Node>, label: &str) -> Vec<(String
             Some(value) => out.push((key, value.to_owned())),
             None if key.starts_with("avp.kubernetes.io/") => {
                 tracing::warn!(
-                    "{label}: annotation {key} is not a string, so it is ignored (quote its value)"
+                    "{label}: annotation {} is not a string, so it is ignored (quote its value)",
+                    excerpt(&key)
                 );
             }
             None => {}

@@ -9,6 +9,10 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
+/// No value (a secret, or what a modifier makes of it) may be larger: `indent 1000000000` or a
+/// chain of `base64encode` must fail, not exhaust memory.
+pub const MAX_VALUE_BYTES: usize = 16 << 20;
+
 /// A typed secret value. Maps keep their keys sorted, as Go's JSON encoder prints them.
 #[derive(Clone, PartialEq)]
 pub enum Value {
@@ -39,6 +43,18 @@ impl Value {
             Value::Bytes(_) => "bytes",
             Value::List(_) => "list",
             Value::Map(_) => "map",
+        }
+    }
+
+    /// About how many bytes the value holds, for the size limits.
+    pub fn size(&self) -> usize {
+        match self {
+            Value::Null | Value::Bool(_) => 8,
+            Value::Number(_) => 24,
+            Value::String(s) => s.len(),
+            Value::Bytes(b) => b.len(),
+            Value::List(items) => items.iter().map(|v| v.size() + 8).sum(),
+            Value::Map(map) => map.iter().map(|(k, v)| k.len() + v.size() + 8).sum(),
         }
     }
 

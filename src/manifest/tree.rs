@@ -4,7 +4,7 @@
 //! the text exactly as Kubernetes does, and its marks are byte offsets.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::ops::Range;
 
@@ -14,6 +14,16 @@ pub use libyaml_safer::ScalarStyle as Style;
 
 use super::scalar::{PlainType, yaml11_type};
 use crate::value::Value;
+
+/// Deeper nesting is an error: recursion over it would overflow the stack, and no manifest
+/// nests this deep.
+pub const MAX_DEPTH: usize = 500;
+/// Values built by expanding aliases may hold at most this many nodes and scalar bytes: a
+/// billion-laughs document is an error, not an exhausted memory.
+const MAX_EXPANSION: usize = 4_000_000;
+
+/// A UTF-8 byte-order mark, legal at the start of a YAML stream.
+const BOM: &str = "\u{feff}";
 
 #[derive(Clone, Debug)]
 pub enum Node {
@@ -73,11 +83,14 @@ impl std::error::Error for SyntaxError {}
 impl Tree {
     /// Parses text holding at most one document. `Ok(None)` for an empty or comment-only text.
     pub fn parse(text: &str) -> Result<Option<Tree>, SyntaxError> {
-        // libyaml-safer panics on a block scalar that ends the input without a line break; the
-        // break is added for parsing only, and spans are clamped to the text. JSON's surrogate
-        // pair escapes, which libyaml rejects, are parsed as one YAML escape each.
-        let (mut prepared, shrinks) = join_surrogate_escapes(text);
-        if !prepared.ends_with('\n') {
+        // A byte-order mark is skipped, and spans count from the text's start. libyaml-safer
+        // panics on a block scalar that ends the input without a line break; the break is added
+        // for parsing only, spans are clamped to the text, and the block's value loses it again.
+        // JSON's surrogate pair escapes, which libyaml rejects, are parsed as one YAML escape each.
+        let bom = if text.starts_with(BOM) { BOM.len() } else { 0 };
+        let (mut prepared, shrinks) = join_surrogate_escapes(&text[bom..]);
+        let added_break = !prepared.ends_with('\n');
+        if added_break {
             prepared.to_mut().push('\n');
         }
         let mut input = prepared.as_bytes();
@@ -86,10 +99,16 @@ impl Tree {
         let mut builder = Builder {
             parser,
             anchors: HashMap::new(),
-            len: text.len(),
+            defined: HashMap::new(),
+            text,
+            bom,
+            added_break,
             shrinks,
         };
-        builder.document()
+        builder.document().map_err(|e| match e.line {
+            0 => unreadable(text),
+            _ => e,
+        })
     }
 
     /// Follows an alias to the node it names.
@@ -101,48 +120,143 @@ impl Tree {
     }
 
     /// The value of `key` in a mapping node, following aliases.
-    /// Keys merged in with `<<: *anchor` count too, as Kubernetes' YAML 1.1 reader merges them.
+    /// Keys merged in with `<<: *anchor` count too, as Kubernetes' YAML 1.1 reader merges them:
+    /// the map's own keys first (the last of repeated ones), then each merged map in order. Each
+    /// map is searched once, so repeated merges cost nothing.
     pub fn get<'a>(&'a self, node: &'a Node, key: &str) -> Option<&'a Node> {
-        let Node::Map(map) = self.resolve(node) else {
-            return None;
-        };
-        let named = |name: &str| {
-            map.entries
-                .iter()
-                .rev()
-                .find(move |(k, _)| {
-                    // Only a plain `<<` is a merge key; a quoted one is an ordinary key.
-                    matches!(self.resolve(k), Node::Scalar(s) if s.value == name && (name != "<<" || s.style == Style::Plain))
-                })
-                .map(|(_, v)| self.resolve(v))
-        };
-        named(key).or_else(|| match named("<<")? {
-            Node::Seq(sources) => sources.iter().find_map(|source| self.get(source, key)),
-            source => self.get(source, key),
-        })
+        let mut visited = HashSet::new();
+        let mut pending = vec![node];
+        while let Some(node) = pending.pop() {
+            let Node::Map(map) = self.resolve(node) else {
+                continue;
+            };
+            if !visited.insert(std::ptr::from_ref(map)) {
+                continue;
+            }
+            let named = |name: &str| {
+                map.entries
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| self.is_key(k, name))
+                    .map(|(_, v)| self.resolve(v))
+            };
+            if let Some(value) = named(key).filter(|_| key != "<<") {
+                return Some(value);
+            }
+            match named("<<") {
+                Some(Node::Seq(sources)) => pending.extend(sources.iter().rev()),
+                Some(source) => pending.push(source),
+                None => {}
+            }
+        }
+        None
+    }
+
+    /// A map's entries with merged keys included, each key once with the value that wins, in
+    /// the order of precedence (the map's own keys first).
+    pub fn entries<'a>(&'a self, node: &'a Node) -> Vec<(&'a Node, &'a Node)> {
+        let mut out = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut visited = HashSet::new();
+        let mut pending = vec![node];
+        while let Some(node) = pending.pop() {
+            let Node::Map(map) = self.resolve(node) else {
+                continue;
+            };
+            if !visited.insert(std::ptr::from_ref(map)) {
+                continue;
+            }
+            let mut merged = None;
+            for (key, value) in map.entries.iter().rev() {
+                if self.is_key(key, "<<") {
+                    merged.get_or_insert(value);
+                } else if let Node::Scalar(k) = self.resolve(key) {
+                    if seen.insert(&k.value) {
+                        out.push((key, value));
+                    }
+                }
+            }
+            match merged.map(|m| self.resolve(m)) {
+                Some(Node::Seq(sources)) => pending.extend(sources.iter().rev()),
+                Some(source) => pending.push(source),
+                None => {}
+            }
+        }
+        out
+    }
+
+    /// Whether `key` is the scalar `name`; only a plain `<<` is a merge key.
+    fn is_key(&self, key: &Node, name: &str) -> bool {
+        matches!(self.resolve(key), Node::Scalar(s) if s.value == name && (name != "<<" || s.style == Style::Plain))
     }
 }
 
 impl Tree {
     /// The document as a typed value, read with YAML 1.1 rules as Kubernetes and AVP's
-    /// `yamlParse` read it (`yes` is true, `0644` is 420).
-    pub fn to_value(&self) -> Value {
-        self.value_of(&self.root)
+    /// `yamlParse` read it (`yes` is true, `0644` is 420), merge keys applied. Fails when the
+    /// aliases expand past the limits.
+    pub fn to_value(&self) -> Result<Value, String> {
+        let mut budget = MAX_EXPANSION;
+        self.value_of(&self.root, 0, &mut budget)
     }
 
-    fn value_of(&self, node: &Node) -> Value {
-        match self.resolve(node) {
-            Node::Scalar(scalar) => scalar_value(scalar),
-            Node::Seq(items) => Value::List(items.iter().map(|item| self.value_of(item)).collect()),
-            Node::Map(map) => Value::Map(
-                map.entries
-                    .iter()
-                    .map(|(key, value)| (self.value_of(key).to_text(), self.value_of(value)))
-                    .collect(),
-            ),
-            Node::Alias(_) => Value::Null,
+    fn value_of(&self, node: &Node, depth: usize, budget: &mut usize) -> Result<Value, String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("aliases nest deeper than {MAX_DEPTH} levels"));
         }
+        let node = self.resolve(node);
+        let cost = match node {
+            Node::Scalar(s) => 1 + s.value.len(),
+            _ => 1,
+        };
+        *budget = budget
+            .checked_sub(cost)
+            .ok_or("aliases expand to more than 4 million nodes and bytes")?;
+        Ok(match node {
+            Node::Scalar(scalar) => scalar_value(scalar),
+            Node::Seq(items) => Value::List(
+                items
+                    .iter()
+                    .map(|item| self.value_of(item, depth + 1, budget))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Node::Map(_) => {
+                let mut map = std::collections::BTreeMap::new();
+                for (key, value) in self.entries(node) {
+                    let key = self.value_of(key, depth + 1, budget)?.to_text();
+                    let value = self.value_of(value, depth + 1, budget)?;
+                    map.entry(key).or_insert(value);
+                }
+                Value::Map(map)
+            }
+            Node::Alias(_) => Value::Null,
+        })
     }
+}
+
+/// The error for text that libyaml's reader refuses: the first character YAML does not allow.
+fn unreadable(text: &str) -> SyntaxError {
+    let (at, c) = text
+        .char_indices()
+        .find(|(_, c)| !yaml_printable(*c))
+        .unwrap_or((text.len(), '\0'));
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    SyntaxError {
+        line,
+        column,
+        problem: format!(
+            "the character U+{:04X} is not allowed in YAML",
+            u32::from(c)
+        ),
+    }
+}
+
+/// YAML's printable characters, as libyaml's reader checks them.
+fn yaml_printable(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+        && c != '\u{feff}'
 }
 
 /// A scalar's YAML 1.1 value; numbers JSON cannot hold (`.inf`, sexagesimal) stay strings.
@@ -240,30 +354,39 @@ impl Node {
     }
 }
 
-struct Builder<'r, 'b> {
+struct Builder<'r, 'b, 't> {
     parser: Parser<&'b mut &'r [u8]>,
+    /// Anchored nodes by key: the anchor's name, made unique when it is defined again.
     anchors: HashMap<String, Node>,
-    /// Length of the text, which marks may pass by the added line break.
-    len: usize,
+    /// Each anchor name's latest complete definition.
+    defined: HashMap<String, String>,
+    /// The text as given; marks may pass its end by the added line break.
+    text: &'t str,
+    /// Length of the byte-order mark skipped at the start.
+    bom: usize,
+    /// Whether a line break was added after the text for parsing.
+    added_break: bool,
     /// Positions in the parsed text after each escape that is 2 bytes shorter than in the text.
     shrinks: Vec<usize>,
 }
 
-/// What the builder reads next: a node, or the end of the enclosing collection.
-enum Item {
-    Node(Node, Range<usize>),
-    End(usize),
-}
-
-impl Builder<'_, '_> {
+impl Builder<'_, '_, '_> {
     /// The text offset of a position in the parsed text.
     fn offset(&self, parsed: usize) -> usize {
-        (parsed + 2 * self.shrinks.partition_point(|&p| p <= parsed)).min(self.len)
+        (self.bom + parsed + 2 * self.shrinks.partition_point(|&p| p <= parsed))
+            .min(self.text.len())
     }
 
+    /// Reader errors have no mark: line 0 tells `Tree::parse` to locate them.
     fn next(&mut self) -> Result<libyaml_safer::Event, SyntaxError> {
         self.parser.parse().map_err(|e| {
-            let mark = e.problem_mark().unwrap_or_default();
+            let Some(mark) = e.problem_mark() else {
+                return SyntaxError {
+                    line: 0,
+                    column: 0,
+                    problem: e.problem().to_owned(),
+                };
+            };
             SyntaxError {
                 line: mark.line as usize + 1,
                 column: mark.column as usize + 1,
@@ -291,9 +414,8 @@ impl Builder<'_, '_> {
                     });
                 }
                 EventData::DocumentStart { .. } => {
-                    let Item::Node(root, _) = self.item(false)? else {
-                        unreachable!("a document always holds a node");
-                    };
+                    let root = self.root()?;
+                    self.defined.clear();
                     tree = Some(Tree {
                         root,
                         anchors: std::mem::take(&mut self.anchors),
@@ -304,81 +426,206 @@ impl Builder<'_, '_> {
         }
     }
 
-    fn item(&mut self, flow: bool) -> Result<Item, SyntaxError> {
-        let event = self.next()?;
-        let start = self.offset(event.start_mark.index as usize);
-        let end = self.offset(event.end_mark.index as usize);
-        let (node, anchor, span) = match event.data {
-            EventData::Scalar {
-                anchor,
-                tag,
-                value,
-                style,
-                ..
-            } => (
-                Node::Scalar(Scalar {
+    fn error_at(mark: libyaml_safer::Mark, problem: String) -> SyntaxError {
+        SyntaxError {
+            line: mark.line as usize + 1,
+            column: mark.column as usize + 1,
+            problem,
+        }
+    }
+
+    /// A block scalar's value without the line break added after the text, when it ends there.
+    fn block_value(&self, mut value: String, span: &Range<usize>) -> String {
+        if !self.added_break || span.end < self.text.len() || !value.ends_with('\n') {
+            return value;
+        }
+        let block = &self.text[span.clone()];
+        let header = block.lines().next().unwrap_or_default();
+        let keep = header.contains('+');
+        let last_line_has_content = block
+            .rsplit('\n')
+            .next()
+            .is_some_and(|l| !l.trim_matches([' ', '\t']).is_empty());
+        if keep || last_line_has_content {
+            value.pop();
+        }
+        value
+    }
+
+    /// Reads one node (a document's root). Collections are built with an explicit stack, so
+    /// nesting costs heap, not call stack.
+    fn root(&mut self) -> Result<Node, SyntaxError> {
+        let mut open: Vec<Open> = Vec::new();
+        loop {
+            let flow = open.last().is_some_and(|o| o.flow);
+            let event = self.next()?;
+            let start = self.offset(event.start_mark.index as usize);
+            let end = self.offset(event.end_mark.index as usize);
+            let (node, anchor, span) = match event.data {
+                EventData::Scalar {
+                    anchor,
+                    tag,
                     value,
                     style,
-                    tag,
-                    span: start..end,
-                    flow,
-                }),
-                anchor,
-                start..end,
-            ),
-            EventData::Alias { anchor } => (Node::Alias(anchor), None, start..end),
-            EventData::SequenceStart { anchor, style, .. } => {
-                let inner_flow = flow || style == libyaml_safer::SequenceStyle::Flow;
-                let mut items = Vec::new();
-                let end = loop {
-                    match self.item(inner_flow)? {
-                        Item::Node(node, _) => items.push(node),
-                        Item::End(end) => break end,
-                    }
-                };
-                (Node::Seq(items), anchor, start..end)
-            }
-            EventData::MappingStart { anchor, style, .. } => {
-                let is_flow = style == libyaml_safer::MappingStyle::Flow;
-                let inner_flow = flow || is_flow;
-                let mut entries = Vec::new();
-                let mut first = None;
-                let mut last = start;
-                let end = loop {
-                    let key = match self.item(inner_flow)? {
-                        Item::Node(node, span) => {
-                            first.get_or_insert(span.start);
-                            node
+                    ..
+                } => {
+                    let value = match style {
+                        Style::Literal | Style::Folded => self.block_value(value, &(start..end)),
+                        _ => value,
+                    };
+                    let scalar = Scalar {
+                        value,
+                        style,
+                        tag,
+                        span: start..end,
+                        flow,
+                    };
+                    (Node::Scalar(scalar), anchor, start..end)
+                }
+                EventData::Alias { anchor } => {
+                    // An anchor is known once its node is complete, so no node contains itself.
+                    let Some(key) = self.defined.get(&anchor) else {
+                        return Err(Self::error_at(
+                            event.start_mark,
+                            format!("unknown anchor '{anchor}' referenced"),
+                        ));
+                    };
+                    (Node::Alias(key.clone()), None, start..end)
+                }
+                EventData::SequenceStart { anchor, style, .. } => {
+                    self.push(
+                        &mut open,
+                        event.start_mark,
+                        Open {
+                            kind: OpenKind::Seq(Vec::new()),
+                            anchor,
+                            start,
+                            flow: flow || style == libyaml_safer::SequenceStyle::Flow,
+                            is_flow: style == libyaml_safer::SequenceStyle::Flow,
+                        },
+                    )?;
+                    continue;
+                }
+                EventData::MappingStart { anchor, style, .. } => {
+                    let is_flow = style == libyaml_safer::MappingStyle::Flow;
+                    self.push(
+                        &mut open,
+                        event.start_mark,
+                        Open {
+                            kind: OpenKind::Map {
+                                entries: Vec::new(),
+                                key: None,
+                                first: None,
+                                last: start,
+                            },
+                            anchor,
+                            start,
+                            flow: flow || is_flow,
+                            is_flow,
+                        },
+                    )?;
+                    continue;
+                }
+                EventData::SequenceEnd | EventData::MappingEnd => {
+                    let done = open
+                        .pop()
+                        .expect("libyaml ends only collections it started");
+                    let (node, span) = match done.kind {
+                        OpenKind::Seq(items) => (Node::Seq(items), done.start..end),
+                        OpenKind::Map {
+                            entries,
+                            first,
+                            last,
+                            ..
+                        } => {
+                            let span = if done.is_flow {
+                                done.start..end
+                            } else {
+                                let first = first.unwrap_or(done.start);
+                                first..last.max(first)
+                            };
+                            let map = Map {
+                                entries,
+                                flow: done.flow,
+                                span: span.clone(),
+                            };
+                            (Node::Map(map), span)
                         }
-                        Item::End(end) => break end,
                     };
-                    let Item::Node(value, span) = self.item(inner_flow)? else {
-                        unreachable!("libyaml emits a value for every key");
-                    };
-                    last = span.end;
-                    entries.push((key, value));
+                    (node, done.anchor, span)
+                }
+                _ => unreachable!("libyaml emits only nodes inside a document"),
+            };
+            if let Some(anchor) = anchor {
+                // A redefined anchor gets a key of its own: earlier aliases keep their node.
+                let key = match self.defined.get(&anchor) {
+                    None => anchor.clone(),
+                    Some(_) => format!("{anchor}\u{0}{}", self.anchors.len()),
                 };
-                let span = if is_flow {
-                    start..end
-                } else {
-                    let first = first.unwrap_or(start);
-                    first..last.max(first)
-                };
-                let map = Map {
-                    entries,
-                    flow: inner_flow,
-                    span: span.clone(),
-                };
-                (Node::Map(map), anchor, span)
+                self.anchors.insert(key.clone(), node.clone());
+                self.defined.insert(anchor, key);
             }
-            EventData::SequenceEnd | EventData::MappingEnd => return Ok(Item::End(end)),
-            _ => unreachable!("libyaml emits only nodes between collection start and end"),
-        };
-        if let Some(anchor) = anchor {
-            self.anchors.insert(anchor, node.clone());
+            let Some(parent) = open.last_mut() else {
+                return Ok(node);
+            };
+            match &mut parent.kind {
+                OpenKind::Seq(items) => items.push(node),
+                OpenKind::Map {
+                    entries,
+                    key,
+                    first,
+                    last,
+                } => match key.take() {
+                    None => {
+                        first.get_or_insert(span.start);
+                        *key = Some(node);
+                    }
+                    Some(k) => {
+                        *last = span.end;
+                        entries.push((k, node));
+                    }
+                },
+            }
         }
-        Ok(Item::Node(node, span))
     }
+
+    fn push(
+        &self,
+        open: &mut Vec<Open>,
+        mark: libyaml_safer::Mark,
+        collection: Open,
+    ) -> Result<(), SyntaxError> {
+        if open.len() >= MAX_DEPTH {
+            return Err(Self::error_at(
+                mark,
+                format!("collections nest deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        open.push(collection);
+        Ok(())
+    }
+}
+
+/// A collection being read.
+struct Open {
+    kind: OpenKind,
+    anchor: Option<String>,
+    start: usize,
+    /// Inside a flow collection, this one or an outer one.
+    flow: bool,
+    /// This collection is written in flow style.
+    is_flow: bool,
+}
+
+enum OpenKind {
+    Seq(Vec<Node>),
+    Map {
+        entries: Vec<(Node, Node)>,
+        /// A key read, whose value comes next.
+        key: Option<Node>,
+        first: Option<usize>,
+        last: usize,
+    },
 }
 
 #[cfg(test)]
@@ -463,7 +710,7 @@ mod tests {
                 .unwrap()
                 .unwrap();
         assert_eq!(
-            tree.to_value().to_text(),
+            tree.to_value().unwrap().to_text(),
             r#"{"a":true,"b":420,"c":"0644","d":[1.5,null,31],"e":"s","f":"s","true":1}"#
         );
     }
@@ -489,5 +736,145 @@ mod tests {
         assert_eq!(tree.get(m, "name").unwrap().as_scalar().unwrap().value, "y");
         let l = tree.get(&tree.root, "l").unwrap();
         assert_eq!(tree.get(l, "name").unwrap().as_scalar().unwrap().value, "x");
+    }
+
+    fn parse_error(text: &str) -> String {
+        Tree::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn any_nesting_depth_is_an_error_or_works() {
+        for (open, close) in [("[", "]"), ("{a: ", "}"), ("- ", "")] {
+            for depth in [MAX_DEPTH, 20_000] {
+                let text = format!("{}x{}\n", open.repeat(depth), close.repeat(depth));
+                let result = Tree::parse(&text);
+                if depth > MAX_DEPTH {
+                    let err = result.unwrap_err().to_string();
+                    assert!(
+                        err.contains("collections nest deeper than 500 levels"),
+                        "{err}"
+                    );
+                } else {
+                    result.unwrap();
+                }
+            }
+        }
+        let deep = format!("kind: A\nx: {}1{}\n", "[".repeat(8500), "]".repeat(8500));
+        assert!(parse_error(&deep).starts_with("line 2 column "));
+    }
+
+    #[test]
+    fn self_references_are_errors() {
+        assert_eq!(
+            parse_error("a: &a [*a]\n"),
+            "line 1 column 8: unknown anchor 'a' referenced"
+        );
+        assert_eq!(
+            parse_error("&r\n<<: *r\nkind: A\n"),
+            "line 2 column 5: unknown anchor 'r' referenced"
+        );
+    }
+
+    #[test]
+    fn a_redefined_anchor_keeps_earlier_aliases_on_the_old_node() {
+        let tree = Tree::parse("a: &x 1\nb: &x [*x]\nc: *x\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            tree.to_value().unwrap().to_text(),
+            r#"{"a":1,"b":[1],"c":[1]}"#
+        );
+    }
+
+    #[test]
+    fn billion_laughs_is_an_error() {
+        let mut text = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let tree = Tree::parse(&text).unwrap().unwrap();
+        assert_eq!(
+            tree.to_value().unwrap_err(),
+            "aliases expand to more than 4 million nodes and bytes"
+        );
+    }
+
+    #[test]
+    fn repeated_merges_are_searched_once() {
+        let mut text = String::from("m0: &m0 {x: 1}\n");
+        for i in 1..40 {
+            let p = i - 1;
+            text.push_str(&format!("m{i}: &m{i} {{<<: [*m{p}, *m{p}, *m{p}]}}\n"));
+        }
+        text.push_str("top:\n  <<: *m39\n");
+        let tree = Tree::parse(&text).unwrap().unwrap();
+        let top = tree.get(&tree.root, "top").unwrap();
+        assert!(tree.get(top, "kind").is_none());
+        assert_eq!(tree.get(top, "x").unwrap().as_scalar().unwrap().value, "1");
+        assert_eq!(tree.entries(top).len(), 1);
+    }
+
+    #[test]
+    fn a_long_chain_of_merges_does_not_overflow_the_stack() {
+        let mut text = String::from("m0: &m0 {kind: A}\n");
+        for i in 1..20_000 {
+            text.push_str(&format!("m{i}: &m{i} {{<<: *m{}}}\n", i - 1));
+        }
+        let tree = Tree::parse(&text).unwrap().unwrap();
+        let last = tree.get(&tree.root, "m19999").unwrap();
+        assert_eq!(
+            tree.get(last, "kind").unwrap().as_scalar().unwrap().value,
+            "A"
+        );
+    }
+
+    #[test]
+    fn merged_keys_come_after_own_keys_and_earlier_sources_win() {
+        let text = "a: &a {k: a, x: a}\nb: &b {k: b, y: b}\nm: {<<: [*a, *b], x: own, x: last}\n";
+        let tree = Tree::parse(text).unwrap().unwrap();
+        let m = tree.get(&tree.root, "m").unwrap();
+        let entries: Vec<_> = tree
+            .entries(m)
+            .into_iter()
+            .map(|(k, v)| {
+                let k = &k.as_scalar().unwrap().value;
+                let v = &tree.resolve(v).as_scalar().unwrap().value;
+                format!("{k}={v}")
+            })
+            .collect();
+        assert_eq!(entries, ["x=last", "k=a", "y=b"]);
+    }
+
+    #[test]
+    fn a_block_scalar_at_the_end_without_a_line_break_has_none() {
+        let value = |text: &str| {
+            let tree = Tree::parse(text).unwrap().unwrap();
+            scalar(&tree, &["a"]).value.clone()
+        };
+        assert_eq!(value("a: |\n  x"), "x");
+        assert_eq!(value("a: |+\n  x"), "x");
+        assert_eq!(value("a: |-\n  x"), "x");
+        assert_eq!(value("a: >\n  x\n  y"), "x y");
+        assert_eq!(value("a: |\n  x\n"), "x\n");
+        assert_eq!(value("a: |\n  x\n  "), "x\n");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_and_spans_stay_on_the_text() {
+        let text = "\u{feff}kind: A\nx: <p>\n";
+        let tree = Tree::parse(text).unwrap().unwrap();
+        assert_eq!(&text[scalar(&tree, &["x"]).span.clone()], "<p>");
+        assert_eq!(scalar(&tree, &["kind"]).value, "A");
+    }
+
+    #[test]
+    fn a_forbidden_character_is_reported_where_it_is() {
+        assert_eq!(
+            parse_error("a: 1\nb: 2\nc: x\u{0}y\n"),
+            "line 3 column 5: the character U+0000 is not allowed in YAML"
+        );
     }
 }

@@ -13,14 +13,27 @@ use std::cmp::Ordering;
 use std::mem;
 use std::str::Chars;
 
-use crate::value::Value;
+use crate::value::{MAX_VALUE_BYTES, Value};
+
+/// `{range}` actions may nest this deep: each level is a level of recursion.
+const MAX_RANGES: usize = 64;
+/// Values selected and range items visited in one rendering: nested ranges multiply, so a short
+/// template over a small document could otherwise run for hours.
+const MAX_WORK: usize = 10_000_000;
 
 /// Renders a Kubernetes JSONPath template against `data`.
 pub fn render(template: &str, data: &Value) -> Result<String, JsonPathError> {
     let nodes = parse_template(template)?;
     let mut out = String::new();
-    write_nodes(&nodes, data, &mut out)?;
+    let mut work = MAX_WORK;
+    write_nodes(&nodes, data, &mut out, &mut work)?;
     Ok(out)
+}
+
+/// Counts `amount` of work against the budget.
+fn spend(work: &mut usize, amount: usize) -> Result<(), JsonPathError> {
+    *work = work.checked_sub(amount).ok_or(JsonPathError::TooMuchWork)?;
+    Ok(())
 }
 
 /// Why a template could not be parsed or evaluated. The messages are client-go's.
@@ -74,6 +87,12 @@ pub enum JsonPathError {
     IncompatibleTypes,
     #[error("invalid type for comparison")]
     InvalidComparisonType,
+    #[error("{{range}} actions nest deeper than {MAX_RANGES} levels")]
+    TooDeep,
+    #[error("the template selects more than 10 million values")]
+    TooMuchWork,
+    #[error("the result is larger than {} MiB", MAX_VALUE_BYTES >> 20)]
+    TooLarge,
 }
 
 /// Go's `%#U`: `U+0021 '!'`, without the quoted character when it is not printable.
@@ -166,6 +185,7 @@ fn parse_template(template: &str) -> Result<Vec<Node>, JsonPathError> {
         parser.pos += brace + 1;
         match parser.action()? {
             Action::Print(steps) => nodes.push(Node::Print(steps)),
+            Action::Range(_) if open.len() >= MAX_RANGES => return Err(JsonPathError::TooDeep),
             Action::Range(path) => open.push((path, mem::take(&mut nodes))),
             Action::End => {
                 let (path, outer) = open.pop().ok_or(JsonPathError::NothingToEnd)?;
@@ -579,35 +599,60 @@ fn operand(value: &Value) -> Result<Operand<'_>, JsonPathError> {
     }
 }
 
-fn write_nodes(nodes: &[Node], current: &Value, out: &mut String) -> Result<(), JsonPathError> {
+fn write_nodes(
+    nodes: &[Node],
+    current: &Value,
+    out: &mut String,
+    work: &mut usize,
+) -> Result<(), JsonPathError> {
     for node in nodes {
         match node {
             Node::Text(text) => out.push_str(text),
             Node::Print(steps) => {
-                let texts: Vec<String> = eval(steps, vec![current])?
-                    .into_iter()
-                    .map(Value::to_text)
-                    .collect();
-                out.push_str(&texts.join(" "));
-            }
-            Node::Range { path, body } => {
-                for item in eval(path, vec![current])? {
-                    write_nodes(body, item, out)?;
+                for (i, value) in eval(steps, vec![current], work)?.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(' ');
+                    }
+                    let text = value.to_text();
+                    if out.len() + text.len() > MAX_VALUE_BYTES {
+                        return Err(JsonPathError::TooLarge);
+                    }
+                    out.push_str(&text);
                 }
             }
+            Node::Range { path, body } => {
+                for item in eval(path, vec![current], work)? {
+                    spend(work, 1)?;
+                    write_nodes(body, item, out, work)?;
+                }
+            }
+        }
+        if out.len() > MAX_VALUE_BYTES {
+            return Err(JsonPathError::TooLarge);
         }
     }
     Ok(())
 }
 
-fn eval<'a>(steps: &'a [Step], input: Vec<&'a Value>) -> Result<Vec<&'a Value>, JsonPathError> {
-    steps
-        .iter()
-        .try_fold(input, |values, step| step.apply(values))
+fn eval<'a>(
+    steps: &'a [Step],
+    input: Vec<&'a Value>,
+    work: &mut usize,
+) -> Result<Vec<&'a Value>, JsonPathError> {
+    let mut values = input;
+    for step in steps {
+        values = step.apply(values, work)?;
+        spend(work, values.len())?;
+    }
+    Ok(values)
 }
 
 impl Step {
-    fn apply<'a>(&'a self, input: Vec<&'a Value>) -> Result<Vec<&'a Value>, JsonPathError> {
+    fn apply<'a>(
+        &'a self,
+        input: Vec<&'a Value>,
+        work: &mut usize,
+    ) -> Result<Vec<&'a Value>, JsonPathError> {
         match self {
             Step::Literal(value) => Ok(vec![value]),
             Step::Field(name) => {
@@ -650,7 +695,7 @@ impl Step {
             Step::Union(branches) => {
                 let mut out = Vec::new();
                 for branch in branches {
-                    out.extend(eval(branch, input.clone())?);
+                    out.extend(eval(branch, input.clone(), work)?);
                 }
                 Ok(out)
             }
@@ -661,7 +706,7 @@ impl Step {
                         return Err(JsonPathError::NotFilterable(value.type_name()));
                     };
                     for item in items {
-                        if filter.keeps(item)? {
+                        if filter.keeps(item, work)? {
                             out.push(item);
                         }
                     }
@@ -740,15 +785,18 @@ impl Filter {
     /// Whether `item` passes. As in client-go, an existence test treats a failing path as absent,
     /// while a comparison reports it (a missing key is an error) and skips items where either side
     /// selects nothing.
-    fn keeps(&self, item: &Value) -> Result<bool, JsonPathError> {
-        let left = eval(&self.left, vec![item]);
+    fn keeps(&self, item: &Value, work: &mut usize) -> Result<bool, JsonPathError> {
+        let left = eval(&self.left, vec![item], work);
         let Some((operator, right)) = &self.comparison else {
-            return Ok(left.is_ok_and(|values| !values.is_empty()));
+            return match left {
+                Err(JsonPathError::TooMuchWork) => Err(JsonPathError::TooMuchWork),
+                other => Ok(other.is_ok_and(|values| !values.is_empty())),
+            };
         };
         let Some(left) = single(left?)? else {
             return Ok(false);
         };
-        let Some(right) = single(eval(right, vec![item])?)? else {
+        let Some(right) = single(eval(right, vec![item], work)?)? else {
             return Ok(false);
         };
         operator.compare(left, right)
@@ -1304,5 +1352,39 @@ mod tests {
             let message = err(template, data.clone());
             assert!(!message.contains("hunter2"), "{template}: {message}");
         }
+    }
+
+    #[test]
+    fn nested_ranges_are_bounded_in_work_and_output() {
+        // {"a": [{"a": [ … {"a": [1]} … ]}]}, twelve levels deep.
+        let mut data = serde_json::json!([1]);
+        for _ in 0..12 {
+            data = serde_json::json!([{"a": data}]);
+        }
+        let data: Value = serde_json::json!({"a": data}).into();
+        let tenfold = "{range .a[0,0,0,0,0,0,0,0,0,0]}";
+        let nested = |depth: usize, body: &str| {
+            format!("{}{body}{}", tenfold.repeat(depth), "{end}".repeat(depth))
+        };
+        assert_eq!(
+            render(
+                &nested(
+                    6,
+                    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                ),
+                &data
+            )
+            .unwrap_err(),
+            JsonPathError::TooLarge
+        );
+        assert_eq!(
+            render(&nested(12, ""), &data).unwrap_err(),
+            JsonPathError::TooMuchWork
+        );
+        assert_eq!(
+            render(&"{range .a[*]}".repeat(65), &data).unwrap_err(),
+            JsonPathError::TooDeep
+        );
+        assert_eq!(render(&nested(2, "x"), &data).unwrap(), "x".repeat(100));
     }
 }

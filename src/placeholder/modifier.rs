@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::jsonpath;
 use crate::manifest::tree::Tree;
-use crate::value::{self, Value};
+use crate::value::{self, MAX_VALUE_BYTES, Value};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Modifier {
@@ -85,7 +85,7 @@ impl Modifier {
                     .map_err(|e| format!("invalid JSON at line {} column {}", e.line(), e.column()))
             }
             (Modifier::YamlParse, Value::String(s)) => yaml_parse(&s),
-            (Modifier::Indent(n), Value::String(s)) => Ok(Value::String(indent(&s, *n))),
+            (Modifier::Indent(n), Value::String(s)) => indent(&s, *n).map(Value::String),
             (Modifier::Sha256Sum, Value::String(s)) => {
                 Ok(Value::String(hex(&Sha256::digest(s.as_bytes()))))
             }
@@ -94,7 +94,14 @@ impl Modifier {
                 other.type_name()
             )),
         };
-        result.map_err(|reason| format!("{name}: {reason}"))
+        let value = result.map_err(|reason| format!("{name}: {reason}"))?;
+        match value.size() {
+            size if size > MAX_VALUE_BYTES => Err(format!(
+                "{name}: the result would be larger than {} MiB",
+                MAX_VALUE_BYTES >> 20
+            )),
+            _ => Ok(value),
+        }
     }
 }
 
@@ -147,16 +154,26 @@ fn json_path(template: &str, value: Value) -> Result<Value, String> {
 fn yaml_parse(s: &str) -> Result<Value, String> {
     let tree = Tree::parse(s)
         .map_err(|e| format!("invalid YAML at line {} column {}", e.line, e.column))?;
-    Ok(tree.map_or(Value::Null, |tree| tree.to_value()))
+    tree.map_or(Ok(Value::Null), |tree| tree.to_value())
 }
 
 /// AVP's indent: the first line is trimmed; each later non-empty line is trimmed and indented
-/// by `n` spaces; empty lines are dropped.
-fn indent(s: &str, n: usize) -> String {
-    let pad = " ".repeat(n);
+/// by `n` spaces; empty lines are dropped. The size is checked before anything is allocated.
+fn indent(s: &str, n: usize) -> Result<String, String> {
     let lines: Vec<&str> = s.split('\n').collect();
+    let size = n
+        .checked_mul(lines.len() - 1)
+        .and_then(|pad| pad.checked_add(s.len()))
+        .filter(|size| *size <= MAX_VALUE_BYTES)
+        .ok_or_else(|| {
+            format!(
+                "the result would be larger than {} MiB",
+                MAX_VALUE_BYTES >> 20
+            )
+        })?;
+    let pad = " ".repeat(n);
     let last = lines.len() - 1;
-    let mut out = String::with_capacity(s.len() + n * lines.len());
+    let mut out = String::with_capacity(size);
     for (i, line) in lines.iter().enumerate() {
         if i > 0 {
             if line.is_empty() {
@@ -169,7 +186,7 @@ fn indent(s: &str, n: usize) -> String {
             out.push('\n');
         }
     }
-    out
+    Ok(out)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -318,6 +335,21 @@ mod tests {
         assert_eq!(
             apply("sha256sum", n).unwrap_err(),
             "sha256sum: invalid datatype number, expected string"
+        );
+    }
+
+    #[test]
+    fn every_modifier_output_is_bounded() {
+        let huge = |stage: &str, value: Value| apply(stage, value).unwrap_err();
+        assert_eq!(
+            huge("indent 9223372036854775807", "a\nb".into()),
+            "indent: the result would be larger than 16 MiB"
+        );
+        assert_eq!(text("indent 100", "a"), "a");
+        let big = Value::String("x".repeat(13 << 20));
+        assert_eq!(
+            huge("base64encode", big),
+            "base64encode: the result would be larger than 16 MiB"
         );
     }
 }
