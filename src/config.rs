@@ -18,6 +18,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use crate::deadline::Deadline;
+use crate::manifest::tree::join_surrogate_escapes;
 
 /// AVP's prefix test has no trailing underscore, so `ARGOCD_ENVX` is taken too (as key `ARGOCD_ENVX`).
 const ARGOCD_ENV_PREFIX: &str = "ARGOCD_ENV";
@@ -326,7 +327,11 @@ pub fn read_config_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigE
         error,
     })?;
     let entries = match format {
-        Format::Yaml => document_entries(path, serde_yaml::from_str(&text), "YAML")?,
+        Format::Yaml => document_entries(
+            path,
+            serde_yaml::from_str(&join_surrogate_escapes(&text).0),
+            "YAML",
+        )?,
         // JSON goes through serde_json (its own errors and rules) into the same value type.
         Format::Json => document_entries(path, serde_json::from_str(&text), "JSON")?,
         Format::Dotenv => parse_dotenv(&text).map_err(|message| ConfigError::Parse {

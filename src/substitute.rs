@@ -99,7 +99,8 @@ struct Field {
     /// `span.start` of the scalar, which identifies it to the rewriter.
     at: usize,
     style: Style,
-    tagged: bool,
+    /// An explicit tag other than `!!str` (`!!int`, `!custom`): kept, and the new text must fit it.
+    tag: Option<String>,
     path: String,
     /// The text searched: the scalar's value, or its base64 decoding in a Secret.
     text: String,
@@ -416,10 +417,18 @@ impl<'f> Walker<'_, 'f, '_> {
     }
 
     fn scalar(&mut self, scalar: &Scalar, path: &str, entry_key: Option<usize>) {
-        if !is_string(scalar) || (!self.secret_kind && !scalar.value.contains('<')) {
+        // A tagged scalar is substituted under its tag (`!!int <path:…>`); untagged numbers and
+        // booleans hold no placeholder.
+        let tag = scalar
+            .tag
+            .as_deref()
+            .filter(|t| *t != "tag:yaml.org,2002:str");
+        if (tag.is_none() && !is_string(scalar))
+            || ((tag.is_some() || !self.secret_kind) && !scalar.value.contains('<'))
+        {
             return;
         }
-        let decoded = if self.secret_kind {
+        let decoded = if self.secret_kind && tag.is_none() {
             decode_base64(&scalar.value)
         } else {
             None
@@ -456,7 +465,7 @@ impl<'f> Walker<'_, 'f, '_> {
         self.fields.push(Field {
             at: scalar.span.start,
             style: scalar.style,
-            tagged: scalar.tag.is_some(),
+            tag: tag.map(str::to_owned),
             path: path.to_owned(),
             text,
             base64,
@@ -632,13 +641,19 @@ fn field_edit(
     if failed || values.len() != field.placeholders.len() {
         return None;
     }
+    // A block scalar's own line breaks are not part of what the placeholder fills (AVP injects
+    // the typed value of `replicas: >-` then `<path:app#replicas>`).
+    let content = match field.style {
+        Style::Literal | Style::Folded => field.text.trim_end_matches('\n'),
+        _ => field.text.as_str(),
+    };
     let whole =
-        field.placeholders.len() == 1 && field.placeholders[0].0.range == (0..field.text.len());
+        field.placeholders.len() == 1 && field.placeholders[0].0.range == (0..content.len());
     if doc.typed
         && whole
         && !field.base64
-        && field.style == Style::Plain
-        && !field.tagged
+        && matches!(field.style, Style::Plain | Style::Literal | Style::Folded)
+        && field.tag.is_none()
         && matches!(
             values[0],
             Value::Null | Value::Bool(_) | Value::Number(_) | Value::List(_) | Value::Map(_)
@@ -668,6 +683,20 @@ fn field_edit(
         pos = p.range.end;
     }
     out.extend_from_slice(&source[pos..]);
+    if let Some(tag) = &field.tag {
+        if !fits_tag(tag, &out) {
+            errors.push(Diag {
+                at: (doc.file, doc.chunk, field.at),
+                message: format!(
+                    "{}: {}: the value does not fit the scalar's tag {}",
+                    doc.label,
+                    excerpt(&field.path),
+                    excerpt(&short_tag(tag))
+                ),
+            });
+            return None;
+        }
+    }
     let (value, pieces) = if field.base64 {
         (BASE64.encode(out), Vec::new())
     } else {
@@ -690,6 +719,29 @@ fn field_edit(
         value: NewValue::Text(value),
         pieces,
     })
+}
+
+/// Whether `text` is a value of the core type `tag` names; other tags take any text.
+fn fits_tag(tag: &str, text: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(text) else {
+        return false;
+    };
+    let wanted = match tag {
+        "tag:yaml.org,2002:int" => &[PlainType::Int][..],
+        "tag:yaml.org,2002:float" => &[PlainType::Float, PlainType::Int][..],
+        "tag:yaml.org,2002:bool" => &[PlainType::Bool][..],
+        "tag:yaml.org,2002:null" => &[PlainType::Null][..],
+        _ => return true,
+    };
+    wanted.contains(&yaml11_type(text))
+}
+
+/// `!!int` for `tag:yaml.org,2002:int`; other tags as they are.
+fn short_tag(tag: &str) -> String {
+    match tag.strip_prefix("tag:yaml.org,2002:") {
+        Some(name) => format!("!!{name}"),
+        None => tag.to_owned(),
+    }
 }
 
 /// The value of one placeholder: the secret's key, through its modifiers.
@@ -864,6 +916,56 @@ mod tests {
             [
                 "m.yaml: doc 1 (A/web): spec.list[0][1]: <path:app#nope>: missing value: key \"nope\" not found in app",
                 "m.yaml: doc 1 (A/web): spec['a.b']: <path:gone#k>: test: no secret gone",
+            ]
+        );
+    }
+
+    #[test]
+    fn tagged_scalars_are_substituted_under_their_tag() {
+        let out = run(
+            "kind: A\nn: !!int <path:app#n>\nc: !custom <path:app#user>\ns: !!str <path:app#n>\n",
+            app(),
+        )
+        .unwrap();
+        assert_eq!(out, "kind: A\nn: !!int 3\nc: !custom admin\ns: !!str 3\n");
+        let errors = run("kind: A\nn: !!int <path:app#user>\n", app()).unwrap_err();
+        assert_eq!(
+            errors,
+            ["m.yaml: doc 1 (A): n: the value does not fit the scalar's tag !!int"]
+        );
+    }
+
+    #[test]
+    fn a_placeholder_filling_a_block_scalar_injects_the_typed_value() {
+        let out = run(
+            "kind: A\nr: >-\n  <path:app#n>\nc: |\n  <path:app#cfg>\nnext: 1\n",
+            app(),
+        )
+        .unwrap();
+        assert_eq!(out, "kind: A\nr: 3\nc: {\"a\":[1]}\nnext: 1\n");
+    }
+
+    #[test]
+    fn the_last_of_repeated_annotations_wins() {
+        let text = "kind: Secret\nmetadata:\n  annotations:\n    avp.kubernetes.io/path: nowhere\n    avp.kubernetes.io/path: app\nx: <user>\n";
+        assert!(run(text, app()).unwrap().ends_with("x: admin\n"));
+        let text = "kind: Secret\nmetadata:\n  annotations:\n    avp.kubernetes.io/ignore: \"false\"\n    avp.kubernetes.io/ignore: \"true\"\nx: <path:nowhere#k>\n";
+        assert_eq!(run(text, app()).unwrap(), text);
+    }
+
+    #[test]
+    fn merged_annotations_count() {
+        let text = "common: &c\n  avp.kubernetes.io/path: app\nkind: Secret\nmetadata:\n  annotations:\n    <<: *c\nx: <user>\n";
+        assert!(run(text, app()).unwrap().ends_with("x: admin\n"));
+    }
+
+    #[test]
+    fn a_namespace_annotation_with_a_line_break_is_an_error() {
+        let text = "kind: A\nmetadata:\n  annotations:\n    avp.kubernetes.io/namespace: \"a\\nX-Evil: 1\"\nx: <path:app#user>\n";
+        assert_eq!(
+            run(text, app()).unwrap_err(),
+            [
+                "m.yaml: doc 1 (A): metadata.annotations['avp.kubernetes.io/namespace']: a namespace cannot hold the control character '\\n'"
             ]
         );
     }

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 
 use super::{Backend, BackendError, ErrorKind};
 use crate::config::Config;
+use crate::manifest::tree::join_surrogate_escapes;
 use crate::secret::{SecretData, SecretRef};
 use crate::value::Value;
 
@@ -35,7 +36,8 @@ pub fn build(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
 
 /// Parses without serde's typed errors, which would quote the offending (secret) value.
 fn parse(text: &str) -> anyhow::Result<BTreeMap<String, SecretData>> {
-    let doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| match e.location() {
+    let (text, _) = join_surrogate_escapes(text);
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| match e.location() {
         Some(at) => anyhow::anyhow!("invalid YAML at line {} column {}", at.line(), at.column()),
         None => anyhow::anyhow!("invalid YAML"),
     })?;
@@ -182,5 +184,13 @@ mod tests {
             "{err:#}"
         );
         assert!(!format!("{err:#}").contains("s3cr3t"));
+    }
+
+    #[tokio::test]
+    async fn a_json_values_file_may_hold_surrogate_pair_escapes() {
+        let data = get(r#"{"a": {"k": "\ud83d\ude00 x"}}"#, "a", None)
+            .await
+            .unwrap();
+        assert!(data["k"] == Value::from("😀 x"));
     }
 }

@@ -9,7 +9,8 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use super::scalar::{
-    double_quoted, literal_block, needs_escapes, plain_safe, push_double_quoted_body,
+    double_quoted, literal_block, needs_escapes, plain_safe, plain_syntax_safe,
+    push_double_quoted_body,
 };
 use super::tree::{Map, Node, Scalar, Style, Tree};
 use crate::value::{Value, format_number};
@@ -48,9 +49,10 @@ enum Level {
 /// not read back (a bug, reported rather than written).
 pub fn rewrite(text: &str, tree: &Tree, edits: &[Edit]) -> Result<String, String> {
     let scalars = index_scalars(&tree.root);
+    let entries = index_entries(&tree.root);
     let mut levels = vec![Level::Splice; edits.len()];
     loop {
-        let out = render(text, tree, &scalars, edits, &levels)?;
+        let out = render(text, &scalars, &entries, edits, &levels)?;
         let failed = match Tree::parse(&out) {
             Ok(Some(new)) => {
                 let check = Check {
@@ -117,12 +119,14 @@ fn removed_keys(edits: &[Edit]) -> HashSet<usize> {
 
 fn render(
     text: &str,
-    tree: &Tree,
     scalars: &HashMap<usize, &Scalar>,
+    entries: &HashMap<usize, (&Map, usize)>,
     edits: &[Edit],
     levels: &[Level],
 ) -> Result<String, String> {
     let mut ops: Vec<(Range<usize>, String)> = Vec::new();
+    // Removals per map: a map that loses every entry becomes `{}`.
+    let mut removed: HashMap<*const Map, (&Map, Vec<usize>)> = HashMap::new();
     for (edit, level) in edits.iter().zip(levels) {
         match edit {
             Edit::Replace { at, value, pieces } => {
@@ -132,13 +136,40 @@ fn render(
                 ops.extend(replace(text, scalar, value, pieces, *level));
             }
             Edit::Remove { key_at } => {
-                let range = removal(text, &tree.root, *key_at)
+                let &(map, i) = entries
+                    .get(key_at)
                     .ok_or("internal error: removal of an unknown key")?;
-                ops.push(range);
+                removed
+                    .entry(std::ptr::from_ref(map))
+                    .or_insert((map, Vec::new()))
+                    .1
+                    .push(i);
             }
         }
     }
+    for (map, indexes) in removed.into_values() {
+        if indexes.len() == map.entries.len() {
+            ops.push((map.span.clone(), "{}".to_owned()));
+            continue;
+        }
+        for i in indexes {
+            ops.push(removal(text, map, i).ok_or("internal error: removal of an unknown key")?);
+        }
+    }
     ops.sort_by_key(|(range, _)| (range.start, range.end));
+    // Neighbouring removals may share the text between them.
+    let mut merged: Vec<(Range<usize>, String)> = Vec::with_capacity(ops.len());
+    for (range, replacement) in ops {
+        match merged.last_mut() {
+            Some((last, text))
+                if text.is_empty() && replacement.is_empty() && range.start < last.end =>
+            {
+                last.end = last.end.max(range.end);
+            }
+            _ => merged.push((range, replacement)),
+        }
+    }
+    let ops = merged;
     let mut out =
         String::with_capacity(text.len() + ops.iter().map(|(_, s)| s.len()).sum::<usize>());
     let mut pos = 0;
@@ -147,11 +178,37 @@ fn render(
             return Err("internal error: overlapping edits".to_owned());
         }
         out.push_str(&text[pos..range.start]);
-        out.push_str(&replacement);
+        if uses_crlf(text, &range) {
+            push_with_crlf(&mut out, &replacement);
+        } else {
+            out.push_str(&replacement);
+        }
         pos = range.end;
     }
     out.push_str(&text[pos..]);
     Ok(out)
+}
+
+/// Whether the text around `range` breaks lines with CRLF: the replaced text holds one, or the
+/// line it ends on does.
+fn uses_crlf(text: &str, range: &Range<usize>) -> bool {
+    text[range.clone()].contains("\r\n")
+        || text[range.end..]
+            .find('\n')
+            .is_some_and(|i| text[..range.end + i].ends_with('\r'))
+}
+
+/// Appends `s` with every bare line break written as CRLF, so a Windows file keeps one kind of
+/// line ending.
+fn push_with_crlf(out: &mut String, s: &str) {
+    let mut previous = '\0';
+    for c in s.chars() {
+        if c == '\n' && previous != '\r' {
+            out.push('\r');
+        }
+        out.push(c);
+        previous = c;
+    }
 }
 
 /// The text operations that give `scalar` its new value at `level`.
@@ -163,8 +220,17 @@ fn replace(
     level: Level,
 ) -> Vec<(Range<usize>, String)> {
     let own = own_text(text, scalar);
+    let block = matches!(scalar.style, Style::Literal | Style::Folded)
+        .then(|| BlockParts::of(&text[own.clone()]));
     let s = match value {
-        NewValue::Typed(typed) => return vec![(own, typed_text(typed))],
+        // A block scalar gives way to the value on its line, keeping its line break and tail.
+        NewValue::Typed(typed) => {
+            let typed = typed_text(typed);
+            return match block {
+                Some(parts) => vec![(own, format!("{typed}{}{}", parts.newline(), parts.tail))],
+                None => vec![(own, typed)],
+            };
+        }
         NewValue::Text(s) => s,
     };
     if level == Level::Splice && !pieces.is_empty() {
@@ -172,11 +238,13 @@ fn replace(
             return ops;
         }
     }
-    let block = matches!(scalar.style, Style::Literal | Style::Folded)
-        .then(|| BlockParts::of(&text[own.clone()]));
     if level <= Level::Reemit {
+        let plain_ok = match scalar.tag {
+            Some(_) => plain_syntax_safe(s, scalar.flow),
+            None => plain_safe(s, scalar.flow),
+        };
         match scalar.style {
-            Style::Plain if plain_safe(s, scalar.flow) => return vec![(own, s.clone())],
+            Style::Plain if plain_ok => return vec![(own, s.clone())],
             Style::SingleQuoted if one_line_printable(s) => {
                 return vec![(own, format!("'{}'", s.replace('\'', "''")))];
             }
@@ -199,14 +267,10 @@ fn replace(
         }
     }
     match block {
-        Some(parts) => {
-            let newline = if parts.body_ends_with_newline {
-                "\n"
-            } else {
-                ""
-            };
-            vec![(own, format!("{}{newline}{}", double_quoted(s), parts.tail))]
-        }
+        Some(parts) => vec![(
+            own,
+            format!("{}{}{}", double_quoted(s), parts.newline(), parts.tail),
+        )],
         None => vec![(own, double_quoted(s))],
     }
 }
@@ -253,8 +317,12 @@ fn splice(
     for (found, replacement) in pieces {
         let start = cursor + text[cursor..scalar.span.end].find(found.as_str())?;
         let end = start + found.len();
+        let plain_ok = match scalar.tag {
+            Some(_) => plain_syntax_safe(new, scalar.flow),
+            None => plain_safe(new, scalar.flow),
+        };
         let escaped = match scalar.style {
-            Style::Plain if plain_safe(new, scalar.flow) => replacement.clone(),
+            Style::Plain if plain_ok => replacement.clone(),
             Style::SingleQuoted if one_line_printable(replacement) => {
                 replacement.replace('\'', "''")
             }
@@ -293,9 +361,11 @@ fn indent_lines(s: &str, indent: usize, line_goes_on: bool) -> String {
     out
 }
 
+/// Whether a quoted scalar can hold `s` without escapes; tabs are escaped too, for readers
+/// that fold them.
 fn one_line_printable(s: &str) -> bool {
     s.chars()
-        .all(|c| c != '\n' && c != '\r' && !needs_escapes(c))
+        .all(|c| c != '\n' && c != '\r' && c != '\t' && !needs_escapes(c))
 }
 
 /// A multi-line string in place of a plain or quoted scalar that ends its line: written as a
@@ -329,6 +399,15 @@ struct BlockParts<'a> {
 }
 
 impl<'a> BlockParts<'a> {
+    /// The line break that ends the block's last content line, if it has one.
+    fn newline(&self) -> &'static str {
+        if self.body_ends_with_newline {
+            "\n"
+        } else {
+            ""
+        }
+    }
+
     fn of(block: &'a str) -> BlockParts<'a> {
         let header_end = block.find('\n').map_or(block.len(), |i| i + 1);
         let header = block[..header_end].trim_end_matches(['\n', '\r']);
@@ -357,12 +436,18 @@ impl<'a> BlockParts<'a> {
 }
 
 /// The text to delete so that the entry with key at `key_at` leaves its mapping.
-fn removal(text: &str, root: &Node, key_at: usize) -> Option<(Range<usize>, String)> {
-    let (map, i) = find_entry(root, key_at)?;
-    let key_start = key_at;
+fn removal(text: &str, map: &Map, i: usize) -> Option<(Range<usize>, String)> {
+    let key_start = node_start(&map.entries[i].0)?;
     let value_end = node_end(&map.entries[i].1).max(key_start);
+    let line_start = |at: usize| text[..at].rfind('\n').map_or(0, |p| p + 1);
+    let starts_line = |at: usize| text[line_start(at)..at].trim().is_empty();
     if let Some((next_key, _)) = map.entries.get(i + 1) {
-        return Some((key_start..node_start(next_key)?, String::new()));
+        let next = node_start(next_key)?;
+        // Whole lines in a block mapping, so that neighbouring removals join up cleanly.
+        if !map.flow && starts_line(key_start) && starts_line(next) {
+            return Some((line_start(key_start)..line_start(next), String::new()));
+        }
+        return Some((key_start..next, String::new()));
     }
     if i > 0 {
         let prev_end = node_end(&map.entries[i - 1].1);
@@ -383,17 +468,25 @@ fn removal(text: &str, root: &Node, key_at: usize) -> Option<(Range<usize>, Stri
     Some((map.span.clone(), "{}".to_owned()))
 }
 
-fn find_entry(node: &Node, key_at: usize) -> Option<(&Map, usize)> {
-    match node {
-        Node::Map(map) => map
-            .entries
-            .iter()
-            .position(|(k, _)| node_start(k) == Some(key_at))
-            .map(|i| (map, i))
-            .or_else(|| map.entries.iter().find_map(|(_, v)| find_entry(v, key_at))),
-        Node::Seq(items) => items.iter().find_map(|n| find_entry(n, key_at)),
-        _ => None,
+/// Every mapping entry by the start of its key, so removals cost one look-up each.
+fn index_entries(root: &Node) -> HashMap<usize, (&Map, usize)> {
+    fn walk<'a>(node: &'a Node, out: &mut HashMap<usize, (&'a Map, usize)>) {
+        match node {
+            Node::Map(map) => {
+                for (i, (key, value)) in map.entries.iter().enumerate() {
+                    if let Some(at) = node_start(key) {
+                        out.insert(at, (map, i));
+                    }
+                    walk(value, out);
+                }
+            }
+            Node::Seq(items) => items.iter().for_each(|n| walk(n, out)),
+            _ => {}
+        }
     }
+    let mut out = HashMap::new();
+    walk(root, &mut out);
+    out
 }
 
 fn node_start(node: &Node) -> Option<usize> {
@@ -484,8 +577,15 @@ impl Check<'_> {
 /// Whether the rewritten node reads back as `value`.
 fn reads_back(node: &Node, value: &NewValue) -> bool {
     match (node, value) {
+        // Under an explicit tag, a plain scalar needs only to parse as this text.
         (Node::Scalar(n), NewValue::Text(s)) => {
-            n.value == *s && (n.style != Style::Plain || plain_safe(s, n.flow))
+            n.value == *s
+                && (n.style != Style::Plain
+                    || if n.tag.is_some() {
+                        plain_syntax_safe(s, n.flow)
+                    } else {
+                        plain_safe(s, n.flow)
+                    })
         }
         (node, NewValue::Typed(v)) => matches_value(node, v),
         _ => false,
@@ -681,5 +781,90 @@ b: {\"k\":[\"v\",true]}\n"
     fn a_block_needing_keep_chomping_is_rewritten_whole() {
         let out = rewrite_one("crt: |\n  <p>\nnext: 1\n", "<p>", "A\nB\n\n");
         assert_eq!(out, "crt: |+\n  A\n  B\n\nnext: 1\n");
+    }
+
+    /// Every way a value can be written, in a file with Windows line endings.
+    #[test]
+    fn crlf_files_keep_crlf_line_endings() {
+        let cases = [
+            ("a: <p>\r\nb: 1\r\n", "x"),
+            ("a: <p>\r\nb: 1\r\n", "l1\nl2\n"),
+            ("a: '<p>'\r\nb: 1\r\n", "it's"),
+            ("a: \"<p>\"\r\nb: 1\r\n", "q\"x"),
+            ("a: |\r\n  <p>\r\nb: 1\r\n", "l1\nl2\n"),
+            ("a: |\r\n  <p>\r\nb: 1\r\n", "A\nB\n\n"),
+            ("a: |\r\n  x\r\n  <p>\r\n  y\r\nb: 1\r\n", "m1\nm2"),
+            ("a: >\r\n  <p>\r\nb: 1\r\n", "folded"),
+            ("a:\r\n  - <p>\r\nb: 1\r\n", "l1\nl2\n"),
+            ("a: |-\r\n  <p>\r\nb: 1\r\n", " lead"),
+        ];
+        for (text, new) in cases {
+            let out = rewrite_one(text, "<p>", &text_value(text, new));
+            let bare = out
+                .match_indices('\n')
+                .any(|(i, _)| !out[..i].ends_with('\r'));
+            assert!(!bare, "{text:?} with {new:?} gave {out:?}");
+        }
+    }
+
+    /// The new value of the scalar holding `<p>` in `text` when `<p>` becomes `new`.
+    fn text_value(text: &str, new: &str) -> String {
+        let tree = Tree::parse(text).unwrap().unwrap();
+        let scalars = index_scalars(&tree.root);
+        let old = &scalars
+            .values()
+            .find(|s| s.value.contains("<p>"))
+            .unwrap()
+            .value;
+        old.replacen("<p>", new, 1)
+    }
+
+    #[test]
+    fn a_block_at_the_end_without_a_final_newline_gains_none() {
+        let out = rewrite_one("a: |\n  <p>", "<p>", "  x");
+        let tree = Tree::parse(&out).unwrap().unwrap();
+        assert_eq!(
+            index_scalars(&tree.root)
+                .values()
+                .find(|s| s.value.contains('x'))
+                .unwrap()
+                .value,
+            "  x"
+        );
+        assert!(!out.ends_with('\n'), "{out:?}");
+        assert_eq!(rewrite_one("a: |\n  <p>", "<p>", "x"), "a: |\n  x");
+    }
+
+    #[test]
+    fn removing_many_neighbouring_entries_or_all_of_them() {
+        let text = "data:\n  a: 1\n  b: <x>\n  c: <y>\nkind: A\n";
+        let tree = Tree::parse(text).unwrap().unwrap();
+        let edits = [
+            Edit::Remove {
+                key_at: key_at(text, "b"),
+            },
+            Edit::Remove {
+                key_at: key_at(text, "c"),
+            },
+        ];
+        assert_eq!(
+            rewrite(text, &tree, &edits).unwrap(),
+            "data:\n  a: 1\nkind: A\n"
+        );
+        let edits = [
+            Edit::Remove {
+                key_at: key_at(text, "a"),
+            },
+            Edit::Remove {
+                key_at: key_at(text, "b"),
+            },
+            Edit::Remove {
+                key_at: key_at(text, "c"),
+            },
+        ];
+        assert_eq!(
+            rewrite(text, &tree, &edits).unwrap(),
+            "data:\n  {}\nkind: A\n"
+        );
     }
 }

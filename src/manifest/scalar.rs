@@ -75,8 +75,16 @@ pub fn needs_escapes(c: char) -> bool {
     }
 }
 
-/// Whether `s` can be written as a plain scalar (block context, or flow when `flow`).
+/// Whether `s` can be written as a plain scalar (block context, or flow when `flow`), by
+/// libyaml's emitter rules (`yaml_emitter_analyze_scalar`), which every YAML 1.1 reader accepts:
+/// no tab (PyYAML and ruamel reject it), and in flow context none of `,?[]{}:` anywhere.
 pub fn plain_safe(s: &str, flow: bool) -> bool {
+    plain_syntax_safe(s, flow) && reads_as_string(s)
+}
+
+/// Whether `s` parses as a plain scalar holding exactly this text, whatever type it resolves to
+/// (what a tagged scalar such as `!!int 3` needs).
+pub fn plain_syntax_safe(s: &str, flow: bool) -> bool {
     let Some(first) = s.chars().next() else {
         return false;
     };
@@ -91,14 +99,11 @@ pub fn plain_safe(s: &str, flow: bool) -> bool {
         || s.contains(":\t")
         || s.contains("\t#")
         || s.chars()
-            .any(|c| c == '\n' || c == '\r' || needs_escapes(c))
+            .any(|c| c == '\n' || c == '\r' || c == '\t' || needs_escapes(c))
     {
         return false;
     }
-    if flow && s.contains([',', '[', ']', '{', '}']) {
-        return false;
-    }
-    reads_as_string(s)
+    !(flow && s.contains([',', '?', '[', ']', '{', '}', ':']))
 }
 
 /// Writes `s` as a double-quoted scalar, with escapes that YAML 1.1, YAML 1.2 and JSON all read,
@@ -240,6 +245,10 @@ mod tests {
         }
         assert!(!plain_safe("a,b", true));
         assert!(plain_safe("a,b", false));
+        assert!(!plain_safe("a\tb", false));
+        assert!(!plain_safe("x?y=1", true));
+        assert!(plain_safe("x?y=1", false));
+        assert!(!plain_safe("a:b", true));
     }
 
     #[test]

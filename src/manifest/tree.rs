@@ -306,8 +306,9 @@ fn parse_int(text: &str) -> Option<i64> {
 }
 
 /// Replaces each JSON surrogate pair escape (`\ud83d\ude00`, 12 bytes) with the YAML escape of
-/// its character (`\U0001F600`, 10 bytes), recording where the text got shorter.
-fn join_surrogate_escapes(text: &str) -> (Cow<'_, str>, Vec<usize>) {
+/// its character (`\U0001F600`, 10 bytes), recording where the text got shorter: libyaml (and
+/// so serde_yaml) rejects the pairs that every JSON text may hold.
+pub fn join_surrogate_escapes(text: &str) -> (Cow<'_, str>, Vec<usize>) {
     if !text.contains("\\uD") && !text.contains("\\ud") {
         return (Cow::Borrowed(text), Vec::new());
     }
