@@ -60,11 +60,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Rust's standard output silently discards writes to a closed descriptor: check it first, so
-/// that a run with nowhere to print fails instead of "succeeding" with no output.
+/// A closed stdout must fail the run, not "succeed" with no output. Rust's start-up reopens a
+/// closed descriptor 0-2 on `/dev/null` for reading and writing, which no shell redirection
+/// does (`>/dev/null` opens it write-only), so that is what a closed stdout looks like here.
 fn ensure_stdout_is_open() -> anyhow::Result<()> {
-    // SAFETY: F_GETFD only reads the descriptor's flags.
-    if unsafe { libc::fcntl(libc::STDOUT_FILENO, libc::F_GETFD) } == -1 {
+    use std::os::unix::fs::MetadataExt as _;
+    // SAFETY: F_GETFL only reads the descriptor's flags.
+    let flags = unsafe { libc::fcntl(libc::STDOUT_FILENO, libc::F_GETFL) };
+    let reopened = flags != -1
+        && flags & libc::O_ACCMODE == libc::O_RDWR
+        && std::fs::metadata("/dev/stdout")
+            .ok()
+            .zip(std::fs::metadata("/dev/null").ok())
+            .is_some_and(|(out, null)| out.rdev() == null.rdev() && out.ino() == null.ino());
+    if flags == -1 || reopened {
         bail!("stdout is closed, so the manifests cannot be printed");
     }
     Ok(())

@@ -171,8 +171,9 @@ fn indent(s: &str, n: usize) -> Result<String, String> {
                 MAX_VALUE_BYTES >> 20
             )
         })?;
-    let pad = " ".repeat(n);
     let last = lines.len() - 1;
+    // A single line gets no padding, whatever `n` is.
+    let pad = " ".repeat(if last == 0 { 0 } else { n });
     let mut out = String::with_capacity(size);
     for (i, line) in lines.iter().enumerate() {
         if i > 0 {
