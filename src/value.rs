@@ -124,9 +124,12 @@ pub fn decode_base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
 }
 
 /// Prints a number the way Go's `fmt` prints a float64 or an integer: `2`, `2.5`, `1e+21`.
+/// An integer keeps all its digits, however many (a Vault value beyond 64 bits stays exact).
 pub fn format_number(n: &serde_json::Number) -> String {
-    if n.is_i64() || n.is_u64() {
-        return n.to_string();
+    let text = n.to_string();
+    let digits = text.strip_prefix('-').unwrap_or(&text);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return text;
     }
     let f = n.as_f64().unwrap_or(f64::NAN);
     format_float(f)
@@ -165,6 +168,14 @@ mod tests {
         assert_eq!(format_number(&num("1e20")), "100000000000000000000");
         assert_eq!(format_number(&num("0.0001")), "0.0001");
         assert_eq!(format_number(&num("0.00001")), "1e-05");
+        assert_eq!(
+            format_number(&num("12345678901234567890123")),
+            "12345678901234567890123"
+        );
+        assert_eq!(
+            format_number(&num("-98765432109876543210")),
+            "-98765432109876543210"
+        );
     }
 
     #[test]

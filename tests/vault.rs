@@ -697,3 +697,262 @@ fn verbose_failures_print_no_token_or_credential() {
     );
     assert_failure(&out, &["secret-id-s3cr3t", "hvs.", "s3cr3t"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hardening: deadlines, header values, credentials, refused paths, exact numbers, Retry-After
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_stuck_vault_ends_the_run_at_the_deadline_naming_what_it_waited_for() {
+    let server = app_server()
+        .approle("approle", "role-1", "secret-id-s3cr3t", Policy::Root)
+        .start();
+    server.set_latency(std::time::Duration::from_secs(120));
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (
+            &[("AVP_AUTH_TYPE", "token"), ("VAULT_TOKEN", ROOT)],
+            "vault: KV version detection of secret/",
+        ),
+        (
+            &[
+                ("AVP_AUTH_TYPE", "token"),
+                ("VAULT_TOKEN", ROOT),
+                ("AVP_KV_VERSION", "2"),
+            ],
+            "vault: read of secret/data/app",
+        ),
+        (&approle_env(), "vault: login at auth/approle"),
+    ];
+    for (env, waited) in cases {
+        let home = tempfile::tempdir().unwrap();
+        let mut env = env.to_vec();
+        env.push(("ARGOCD_EXEC_TIMEOUT", "3s"));
+        let started = std::time::Instant::now();
+        let out = generate(&server, home.path(), &env, SECRET_DOC, &[]);
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+        let err = assert_failure(&out, &[ROOT, "s3cr3t"]);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("error: gave up waiting for "), "{err}");
+        assert!(err.contains(waited), "{err}");
+        assert!(
+            err.ends_with(": ARGOCD_EXEC_TIMEOUT (3s) is about to end the plugin\n"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_token_or_namespace_with_a_final_line_break_works_and_one_inside_is_an_error() {
+    let server = app_server().start();
+    let home = tempfile::tempdir().unwrap();
+    let token = format!("{ROOT}\n");
+    let env = [
+        ("AVP_AUTH_TYPE", "token"),
+        ("VAULT_TOKEN", token.as_str()),
+        ("AVP_KV_VERSION", "2"),
+    ];
+    assert_output(
+        &generate(&server, home.path(), &env, SECRET_DOC, &[]),
+        &expected("new-s3cr3t"),
+    );
+    let token = format!("{ROOT}\nX-Evil: 1");
+    let env = [("AVP_AUTH_TYPE", "token"), ("VAULT_TOKEN", token.as_str())];
+    let err = assert_failure(
+        &generate(&server, home.path(), &env, SECRET_DOC, &[]),
+        &[ROOT],
+    );
+    assert_eq!(
+        err,
+        "error: VAULT_TOKEN holds the character '\\n', which cannot be sent in an HTTP header\n"
+    );
+    let env = [
+        ("AVP_AUTH_TYPE", "token"),
+        ("VAULT_TOKEN", ROOT),
+        ("VAULT_NAMESPACE", "a\u{7}b"),
+    ];
+    let err = assert_failure(
+        &generate(&server, home.path(), &env, SECRET_DOC, &[]),
+        &[ROOT],
+    );
+    assert_eq!(
+        err,
+        "error: VAULT_NAMESPACE holds the character '\\u{7}', which cannot be sent in an HTTP header\n"
+    );
+}
+
+#[test]
+fn a_password_in_vault_addr_is_never_printed() {
+    let home = tempfile::tempdir().unwrap();
+    for addr in [
+        "http://user:pw-s3cr3t@127.0.0.1:9",
+        "http://user:pw-s3cr3t@[::1",
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_secretsubst"));
+        let out = cmd
+            .env_clear()
+            .env("HOME", home.path())
+            .env("AVP_TYPE", "vault")
+            .env("AVP_AUTH_TYPE", "token")
+            .env("VAULT_TOKEN", ROOT)
+            .env("VAULT_ADDR", addr)
+            .env("VAULT_MAX_RETRIES", "0")
+            .args(["generate", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        out.stdin
+            .as_ref()
+            .unwrap()
+            .write_all(SECRET_DOC.as_bytes())
+            .unwrap();
+        let out = out.wait_with_output().unwrap();
+        let err = assert_failure(&out, &["pw-s3cr3t", ROOT]);
+        assert!(
+            err.contains("VAULT_ADDR is not a URL") || err.contains("cannot reach Vault"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_cached_token_is_not_reused_with_a_wrong_secret_id() {
+    let server = approle_server();
+    let home = tempfile::tempdir().unwrap();
+    assert_output(
+        &generate(&server, home.path(), &approle_env(), SECRET_DOC, &[]),
+        &expected("new-s3cr3t"),
+    );
+    let mut wrong = approle_env();
+    wrong[2] = ("AVP_SECRET_ID", "a-wrong-secret-id");
+    let err = assert_failure(
+        &generate(&server, home.path(), &wrong, SECRET_DOC, &[]),
+        &["new-s3cr3t", "a-wrong-secret-id", "secret-id-s3cr3t"],
+    );
+    assert!(err.contains("login failed"), "{err}");
+    assert_eq!(logins(&server), 2);
+}
+
+#[test]
+fn paths_that_hold_no_secrets_are_refused_without_a_request() {
+    let server = app_server().start();
+    let home = tempfile::tempdir().unwrap();
+    let env = token_env();
+    for path in [
+        "auth/token/lookup-self",
+        "/sys/mounts",
+        "identity/entity/id",
+        "secret/../auth/token/lookup-self",
+        "secret/%2e%2e/sys/raw/x",
+        "secret\\..\\auth\\token\\lookup-self",
+    ] {
+        server.clear_requests();
+        let doc = format!(
+            "kind: ConfigMap\nmetadata:\n  annotations:\n    avp.kubernetes.io/kv-version: \"1\"\ndata:\n  t: <path:{path}#id>\n"
+        );
+        let err = assert_failure(&generate(&server, home.path(), &env, &doc, &[]), &[ROOT]);
+        assert!(err.contains("secretsubst does not read"), "{path}: {err}");
+        assert_eq!(server.requests().len(), 0, "{path}: a request was sent");
+    }
+}
+
+#[test]
+fn numbers_beyond_64_bits_keep_their_digits() {
+    let big: serde_json::Value =
+        serde_json::from_str(r#"{"big": 12345678901234567890123}"#).unwrap();
+    let server = VaultServer::builder()
+        .kv2("secret")
+        .put("secret/n", big)
+        .token(ROOT, Policy::Root)
+        .start();
+    let home = tempfile::tempdir().unwrap();
+    let doc = "kind: A\nn: <path:secret/data/n#big>\ns: \"<path:secret/data/n#big>\"\n";
+    assert_output(
+        &generate(&server, home.path(), &token_env(), doc, &[]),
+        "kind: A\nn: 12345678901234567890123\ns: \"12345678901234567890123\"\n",
+    );
+}
+
+#[test]
+fn retry_after_is_honoured_within_the_deadline() {
+    let server = app_server().start();
+    let home = tempfile::tempdir().unwrap();
+    let mut env = token_env();
+    env.push(("AVP_KV_VERSION", "2"));
+    server.fail_next(1, 429, Some(1));
+    let started = std::time::Instant::now();
+    assert_output(
+        &generate(&server, home.path(), &env, SECRET_DOC, &[]),
+        &expected("new-s3cr3t"),
+    );
+    // A lower bound only: the server asked for one second, the default backoff is 0.25 s.
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    server.fail_next(1, 503, Some(20));
+    env.push(("ARGOCD_EXEC_TIMEOUT", "10s"));
+    let err = assert_failure(
+        &generate(&server, home.path(), &env, SECRET_DOC, &[]),
+        &[ROOT],
+    );
+    assert!(
+        err.contains("(not retried: the retry in 20s would pass the run deadline)"),
+        "{err}"
+    );
+}
+
+/// A server that answers with headers and then stalls the body: a timeout while the body
+/// arrives is transient, so it is retried, and the error says what happened.
+#[test]
+fn a_timeout_while_the_body_arrives_is_retried_and_named() {
+    use std::io::{BufRead as _, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"data\":");
+                std::thread::sleep(std::time::Duration::from_secs(30));
+            });
+        }
+    });
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_secretsubst"));
+    let mut child = cmd
+        .env_clear()
+        .env("HOME", home.path())
+        .env("AVP_TYPE", "vault")
+        .env("AVP_AUTH_TYPE", "token")
+        .env("VAULT_TOKEN", ROOT)
+        .env("AVP_KV_VERSION", "2")
+        .env("VAULT_ADDR", &addr)
+        .env("VAULT_CLIENT_TIMEOUT", "500ms")
+        .env("VAULT_MAX_RETRIES", "1")
+        .args(["generate", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(SECRET_DOC.as_bytes())
+        .unwrap();
+    let err = assert_failure(&child.wait_with_output().unwrap(), &[ROOT]);
+    assert!(
+        err.contains("vault: the answer to secret/data/app broke off: timed out"),
+        "{err}"
+    );
+    assert!(err.contains("gave up after retrying"), "{err}");
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+}

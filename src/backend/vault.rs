@@ -4,6 +4,7 @@
 //! version comes from the annotation, `AVP_KV_VERSION`, or else is detected once per mount.
 
 mod token_cache;
+mod transport;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -13,19 +14,29 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use async_trait::async_trait;
+use base64::Engine as _;
 use rustify_derive::Endpoint;
 use serde::Deserialize;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OnceCell};
 use url::Url;
-use vaultrs::api::EndpointMiddleware;
-use vaultrs::client::{VaultClient, VaultClientSettings};
-use vaultrs::error::ClientError;
+use vaultrs::api::AuthInfo;
+use vaultrs::api::auth::approle::requests::LoginWithApproleRequest;
+use vaultrs::api::auth::cert::requests::LoginRequest as CertLogin;
+use vaultrs::api::auth::kubernetes::requests::LoginWithKubernetesRequest;
+use vaultrs::api::auth::userpass::requests::LoginRequest as UserPassLogin;
+use vaultrs::api::token::requests::LookupTokenSelfRequest;
 
 use super::{Backend, BackendError, ErrorKind};
 use crate::config::{Config, Settings};
 use crate::secret::{KvVersion, SecretData, SecretRef};
 use crate::value::Value;
+use crate::wait;
 use token_cache::TokenCache;
+use transport::Transport;
+
+/// API paths that hold no secrets: reading `auth/token/lookup-self` would print the plugin's
+/// own token.
+const REFUSED: &[&str] = &["sys", "auth", "identity"];
 
 /// AVP's default address.
 const DEFAULT_ADDR: &str = "https://127.0.0.1:8200";
@@ -33,10 +44,13 @@ const DEFAULT_K8S_TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceacco
 
 pub fn build(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
     let settings = &config.settings;
-    let address = settings.get("VAULT_ADDR").unwrap_or(DEFAULT_ADDR);
-    let address =
-        Url::parse(address).with_context(|| format!("VAULT_ADDR {address:?} is not a URL"))?;
-    let namespace = settings.get("VAULT_NAMESPACE").map(str::to_owned);
+    let address = settings.get("VAULT_ADDR").unwrap_or(DEFAULT_ADDR).trim();
+    // The error never quotes an address that may carry a password.
+    let address = Url::parse(address).map_err(|e| match address.contains('@') {
+        true => anyhow::anyhow!("VAULT_ADDR is not a URL ({e})"),
+        false => anyhow::anyhow!("VAULT_ADDR {address:?} is not a URL ({e})"),
+    })?;
+    let namespace = header_setting(settings, "VAULT_NAMESPACE")?;
     let auth = Auth::from_settings(settings)?;
     let kv_version = match settings.get("AVP_KV_VERSION").map(str::trim) {
         None => None,
@@ -52,18 +66,30 @@ pub fn build(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
             namespace.as_deref().unwrap_or(""),
             &auth.mount(),
             &auth.principal(),
+            &auth.credential(settings),
         ]),
     };
     Ok(Arc::new(VaultBackend {
-        http,
-        base,
+        transport: Transport { http, base },
         namespace,
         auth,
         kv_version,
         cache,
         token: Mutex::new(None),
-        mounts: Mutex::new(Vec::new()),
+        mounts: Mutex::new(HashMap::new()),
     }))
+}
+
+/// A setting that goes into an HTTP header: surrounding whitespace (a token file's final line
+/// break) is dropped, as the Vault CLI drops it; a control character left inside is an error.
+fn header_setting(settings: &Settings, key: &str) -> anyhow::Result<Option<String>> {
+    let Some(value) = settings.get(key).map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        bail!("{key} holds the character {c:?}, which cannot be sent in an HTTP header");
+    }
+    Ok(Some(value.to_owned()))
 }
 
 /// The HTTP client for every request, and the base URL to send them to.
@@ -110,7 +136,26 @@ fn http_client(settings: &Settings, address: &Url) -> anyhow::Result<(reqwest::C
         (None, None) => {}
         _ => bail!("VAULT_CLIENT_CERT and VAULT_CLIENT_KEY must be set together"),
     }
+    // User-info in VAULT_ADDR goes in a header, so that no URL in a message carries it.
     let mut base = address.clone();
+    if !address.username().is_empty() || address.password().is_some() {
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let user = decode(address.username());
+        let password = decode(address.password().unwrap_or(""));
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Basic {basic}"))
+            .context("VAULT_ADDR holds user-info that cannot be sent in an HTTP header")?;
+        value.set_sensitive(true);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        builder = builder.default_headers(headers);
+        let _ = base.set_username("");
+        let _ = base.set_password(None);
+    }
     if let Some(name) = settings.get("VAULT_TLS_SERVER_NAME") {
         // Connect to the address, but verify the certificate (and send SNI) for `name`.
         let host = address.host_str().context("VAULT_ADDR has no host")?;
@@ -185,7 +230,7 @@ impl Auth {
             .unwrap_or_default();
         Ok(match kind {
             "token" => Auth::Token(
-                get("VAULT_TOKEN")
+                header_setting(settings, "VAULT_TOKEN")?
                     .context("VAULT_TOKEN for token authentication cannot be empty")?,
             ),
             "approle" => match (get("AVP_ROLE_ID"), get("AVP_SECRET_ID")) {
@@ -254,6 +299,27 @@ impl Auth {
         }
     }
 
+    /// A one-way fingerprint of the credential, for the token cache key: a cached token is
+    /// reused only by a run that could have logged in itself.
+    fn credential(&self, settings: &Settings) -> String {
+        let secret = match self {
+            Auth::Token(_) => String::new(),
+            Auth::AppRole { secret_id, .. } => secret_id.clone(),
+            Auth::UserPass { password, .. } => password.clone(),
+            Auth::GitHub { token, .. } => token.clone(),
+            // The service account token itself: another account's token is another identity.
+            Auth::Kubernetes { token_path, .. } => std::fs::read_to_string(token_path)
+                .map(|jwt| jwt.trim().to_owned())
+                .unwrap_or_default(),
+            Auth::Cert { .. } => ["VAULT_CLIENT_CERT", "VAULT_CLIENT_KEY"]
+                .iter()
+                .filter_map(|key| settings.get(key))
+                .filter_map(|file| std::fs::read_to_string(file).ok())
+                .collect(),
+        };
+        token_cache::fingerprint(&secret)
+    }
+
     /// Who logs in, for the token cache key: never a secret itself.
     fn principal(&self) -> String {
         match self {
@@ -268,17 +334,20 @@ impl Auth {
 }
 
 struct VaultBackend {
-    http: reqwest::Client,
-    base: Url,
+    transport: Transport,
     /// `VAULT_NAMESPACE`: where secretsubst logs in, and the default for reads.
     namespace: Option<String>,
     auth: Auth,
     kv_version: Option<KvVersion>,
     cache: Option<TokenCache>,
     token: Mutex<Option<Token>>,
-    /// KV mounts detected so far.
-    mounts: Mutex<Vec<Mount>>,
+    /// KV detection per (namespace, first path segment), shared by concurrent reads; a transient
+    /// failure leaves the cell empty for the next reader to try again.
+    mounts: Mutex<HashMap<MountKey, Arc<OnceCell<Mount>>>>,
 }
+
+/// A namespace and a path prefix whose KV mount is detected once.
+type MountKey = (Option<String>, String);
 
 /// The token in use. `generation` counts logins, so that concurrent 403s log in again once.
 #[derive(Clone)]
@@ -290,12 +359,13 @@ struct Token {
 
 #[derive(Clone)]
 struct Mount {
-    namespace: Option<String>,
     /// `secret/`, with its trailing slash.
     path: String,
     kv: KvVersion,
     /// Neither configured nor detected: the fallback after a denied lookup.
     guessed: bool,
+    /// The path lies on another kind of secrets engine: why it cannot be read.
+    not_kv: Option<String>,
 }
 
 /// `GET /v1/<path>[?version=N]`: a KV read by its API path, as AVP reads.
@@ -334,6 +404,12 @@ struct GitHubLogin {
     token: String,
 }
 
+/// A login's answer: the `auth` block of Vault's response envelope.
+#[derive(Deserialize)]
+struct LoginAnswer {
+    auth: Option<AuthInfo>,
+}
+
 impl fmt::Debug for GitHubLogin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GitHubLogin")
@@ -343,49 +419,38 @@ impl fmt::Debug for GitHubLogin {
 }
 
 impl VaultBackend {
-    fn client(&self, token: &str, namespace: Option<&str>) -> VaultClient {
-        let settings = VaultClientSettings {
-            address: self.base.clone(),
-            ca_certs: Vec::new(),
-            identity: None,
-            timeout: None,
-            token: token.to_owned(),
-            verify: true,
-            version: 1,
-            wrapping: false,
-            namespace: namespace.map(str::to_owned),
-            proxy: None,
-        };
-        VaultClient {
-            http: rustify::clients::reqwest::Client::new(
-                self.base.as_str().trim_end_matches('/'),
-                self.http.clone(),
-            ),
-            middle: EndpointMiddleware {
-                token: token.to_owned(),
-                version: "v1".to_owned(),
-                wrap: None,
-                namespace: namespace.map(str::to_owned),
-            },
-            settings,
-        }
-    }
-
     /// Logs in with the configured method (never from the cache).
     async fn fresh_login(&self) -> Result<String, BackendError> {
-        let client = self.client("", self.namespace.as_deref());
-        let info = match &self.auth {
+        let what = format!("login at {}", self.auth.mount());
+        let _waiting = wait::on(format!("vault: {what}"));
+        let namespace = self.namespace.as_deref();
+        let t = &self.transport;
+        let body = match &self.auth {
             Auth::Token(token) => return Ok(token.clone()),
             Auth::AppRole {
                 mount,
                 role_id,
                 secret_id,
-            } => vaultrs::auth::approle::login(&client, mount, role_id, secret_id).await,
+            } => {
+                let endpoint = LoginWithApproleRequest {
+                    mount: mount.clone(),
+                    role_id: role_id.clone(),
+                    secret_id: secret_id.clone(),
+                };
+                t.send(&endpoint, "", namespace, &what).await
+            }
             Auth::UserPass {
                 mount,
                 username,
                 password,
-            } => vaultrs::auth::userpass::login(&client, mount, username, password).await,
+            } => {
+                let endpoint = UserPassLogin {
+                    mount: mount.clone(),
+                    username: username.clone(),
+                    password: password.clone(),
+                };
+                t.send(&endpoint, "", namespace, &what).await
+            }
             Auth::Kubernetes {
                 mount,
                 role,
@@ -399,37 +464,64 @@ impl VaultBackend {
                         ),
                     )
                 })?;
-                vaultrs::auth::kubernetes::login(&client, mount, role, jwt.trim()).await
+                let endpoint = LoginWithKubernetesRequest {
+                    mount: mount.clone(),
+                    role: role.clone(),
+                    jwt: jwt.trim().to_owned(),
+                };
+                t.send(&endpoint, "", namespace, &what).await
             }
             Auth::GitHub { mount, token } => {
                 let endpoint = GitHubLogin {
                     mount: mount.clone(),
                     token: token.clone(),
                 };
-                vaultrs::api::auth(&client, endpoint).await
+                t.send(&endpoint, "", namespace, &what).await
             }
-            Auth::Cert { mount, name } => vaultrs::auth::cert::login(&client, mount, name).await,
-        };
-        let info = info.map_err(|e| classify(e, &format!("login at {}", self.auth.mount())))?;
+            Auth::Cert { mount, name } => {
+                let endpoint = CertLogin {
+                    mount: mount.clone(),
+                    cert_name: name.clone(),
+                };
+                t.send(&endpoint, "", namespace, &what).await
+            }
+        }?;
+        let token = serde_json::from_slice::<LoginAnswer>(&body)
+            .ok()
+            .and_then(|answer| answer.auth)
+            .map(|auth| auth.client_token)
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| {
+                BackendError::new(
+                    ErrorKind::Unexpected,
+                    format!("unexpected response from Vault for {what}: no token in it"),
+                )
+            })?;
         if let Some(cache) = &self.cache {
-            if let Err(e) = cache.store(&info.client_token) {
+            if let Err(e) = cache.store(&token) {
                 tracing::warn!("vault: cannot cache the token: {e:#}");
             }
         }
-        Ok(info.client_token)
+        Ok(token)
     }
 
     /// A cached token that Vault still accepts.
     async fn cached_token(&self) -> Option<String> {
         let token = self.cache.as_ref()?.load()?;
-        let client = self.client(&token, self.namespace.as_deref());
-        match vaultrs::token::lookup_self(&client).await {
+        let _waiting = wait::on("vault: lookup of the cached token");
+        let lookup = self
+            .transport
+            .send(
+                &LookupTokenSelfRequest {},
+                &token,
+                self.namespace.as_deref(),
+                "token lookup",
+            )
+            .await;
+        match lookup {
             Ok(_) => Some(token),
             Err(e) => {
-                tracing::debug!(
-                    "vault: cached token not usable ({}); logging in",
-                    classify(e, "token lookup")
-                );
+                tracing::debug!("vault: cached token not usable ({e}); logging in");
                 None
             }
         }
@@ -462,51 +554,88 @@ impl VaultBackend {
         Ok(token)
     }
 
-    /// Runs `request` with the current token; a 403 on a cached token logs in again once.
+    /// Sends `endpoint` with the current token; a 403 on a cached token logs in again once.
     /// `what` names the request in errors.
-    async fn with_token<T, F, Fut>(
+    async fn with_token<E: rustify::endpoint::Endpoint>(
         &self,
         namespace: Option<&str>,
         what: &str,
-        request: F,
-    ) -> Result<T, BackendError>
-    where
-        F: Fn(VaultClient) -> Fut,
-        Fut: Future<Output = Result<T, ClientError>>,
-    {
+        endpoint: &E,
+    ) -> Result<Vec<u8>, BackendError> {
         let token = self.current_token().await?;
-        let result = match request(self.client(&token.value, namespace)).await {
-            Err(ClientError::APIError { code: 403, .. }) if token.from_cache => {
+        match self
+            .transport
+            .send(endpoint, &token.value, namespace, what)
+            .await
+        {
+            Err(e) if e.kind == ErrorKind::PermissionDenied && token.from_cache => {
                 let fresh = self.relogin(&token).await?;
-                request(self.client(&fresh.value, namespace)).await
+                self.transport
+                    .send(endpoint, &fresh.value, namespace, what)
+                    .await
             }
             other => other,
-        };
-        result.map_err(|e| classify(e, what))
+        }
     }
 
-    /// The KV version and mount of `path`: from settings, or detected once per mount.
+    /// The KV version and mount of `path`: from settings, or detected once per mount. Reads of
+    /// different mounts detect concurrently; reads of one mount share one detection.
     async fn kv_of(&self, namespace: Option<&str>, path: &str) -> Result<Mount, BackendError> {
         if let Some(kv) = self.kv_version {
-            return Ok(assumed_mount(namespace, path, kv));
+            return Ok(assumed_mount(path, kv));
         }
-        let mut mounts = self.mounts.lock().await;
-        if let Some(m) = mounts
-            .iter()
-            .find(|m| m.namespace.as_deref() == namespace && path.starts_with(&m.path))
-        {
-            return Ok(m.clone());
+        let first = path.split('/').next().unwrap_or(path);
+        let mount = self.detected(namespace, first, path).await?;
+        if path.starts_with(&mount.path) {
+            return Ok(mount);
         }
+        // A mount deeper than its first segment (`team/kv/`) that this path is not under.
+        self.detected(namespace, path, path).await
+    }
+
+    async fn detected(
+        &self,
+        namespace: Option<&str>,
+        key: &str,
+        path: &str,
+    ) -> Result<Mount, BackendError> {
+        let cell = self
+            .mounts
+            .lock()
+            .await
+            .entry((namespace.map(str::to_owned), key.to_owned()))
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| self.detect(namespace, path))
+            .await
+            .cloned()
+    }
+
+    async fn detect(&self, namespace: Option<&str>, path: &str) -> Result<Mount, BackendError> {
         let what = format!("mount lookup for {path}");
+        let first = path.split('/').next().unwrap_or(path);
+        let _waiting = wait::on(format!("vault: KV version detection of {first}/"));
+        let endpoint = ReadMount {
+            path: path.to_owned(),
+        };
         let detected = self
-            .with_token(namespace, &what, |client| {
-                let endpoint = ReadMount {
-                    path: path.to_owned(),
-                };
-                async move { vaultrs::api::exec_with_result(&client, endpoint).await }
-            })
-            .await;
-        let mount = match detected {
+            .with_token(namespace, &what, &endpoint)
+            .await
+            .and_then(|body| {
+                #[derive(Deserialize)]
+                struct Answer {
+                    data: MountInfo,
+                }
+                serde_json::from_slice::<Answer>(&body)
+                    .map(|a| a.data)
+                    .map_err(|_| {
+                        BackendError::new(
+                            ErrorKind::Unexpected,
+                            format!("unexpected response from Vault for {what}"),
+                        )
+                    })
+            });
+        match detected {
             Ok(info) if info.kind == "kv" || info.kind == "generic" => {
                 let v2 = info
                     .options
@@ -518,44 +647,66 @@ impl VaultBackend {
                 } else {
                     format!("{}/", info.path)
                 };
-                Mount {
-                    namespace: namespace.map(str::to_owned),
+                Ok(Mount {
                     path,
                     kv: if v2 { KvVersion::V2 } else { KvVersion::V1 },
                     guessed: false,
-                }
+                    not_kv: None,
+                })
             }
-            Ok(info) => {
-                return Err(BackendError::new(
-                    ErrorKind::InvalidConfig,
-                    format!("{} is a {} secrets engine, not KV", info.path, info.kind),
-                ));
-            }
+            Ok(info) => Ok(Mount {
+                not_kv: Some(format!(
+                    "{} is a {} secrets engine, not KV",
+                    info.path, info.kind
+                )),
+                ..assumed_mount(path, KvVersion::V2)
+            }),
+            Err(e) if e.kind == ErrorKind::Transient => Err(e),
             Err(e) => {
-                if e.kind == ErrorKind::Transient {
-                    return Err(e);
-                }
                 tracing::debug!(
                     "vault: cannot detect the KV version of {path} ({e}); assuming KV v2"
                 );
-                Mount {
+                Ok(Mount {
                     guessed: true,
-                    ..assumed_mount(namespace, path, KvVersion::V2)
-                }
+                    ..assumed_mount(path, KvVersion::V2)
+                })
             }
-        };
-        mounts.push(mount.clone());
-        Ok(mount)
+        }
+    }
+
+    /// Refuses paths that hold no secrets, as Vault will route them after normalisation.
+    fn check_path(&self, path: &str) -> Result<(), BackendError> {
+        let effective = self
+            .transport
+            .effective_path(path)
+            .map_err(|e| BackendError::new(ErrorKind::InvalidConfig, e))?;
+        for candidate in [path, effective.as_str()] {
+            let first = candidate
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or("");
+            if REFUSED.contains(&first) {
+                return Err(BackendError::new(
+                    ErrorKind::InvalidConfig,
+                    format!(
+                        "{}: secretsubst does not read {first}/ paths, which hold no secrets (only KV mounts)",
+                        crate::error::excerpt(path)
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
 /// A mount taken to be the path's first segment, with a configured KV version.
-fn assumed_mount(namespace: Option<&str>, path: &str, kv: KvVersion) -> Mount {
+fn assumed_mount(path: &str, kv: KvVersion) -> Mount {
     Mount {
-        namespace: namespace.map(str::to_owned),
         path: format!("{}/", path.split('/').next().unwrap_or(path)),
         kv,
         guessed: false,
+        not_kv: None,
     }
 }
 
@@ -595,13 +746,18 @@ impl Backend for VaultBackend {
                 "empty Vault path (write <path:MOUNT/data/SECRET#KEY>)",
             ));
         }
+        self.check_path(path)?;
         let namespace = secret.namespace.as_deref().or(self.namespace.as_deref());
         let mount = match secret.kv_version {
-            Some(kv) => assumed_mount(namespace, path, kv),
+            Some(kv) => assumed_mount(path, kv),
             None => self.kv_of(namespace, path).await?,
         };
+        if let Some(reason) = &mount.not_kv {
+            return Err(BackendError::new(ErrorKind::InvalidConfig, reason.clone()));
+        }
         let kv = mount.kv;
         let api = api_path(kv, &mount.path, path);
+        self.check_path(&api)?;
         let version = match kv {
             KvVersion::V2 => secret.version.clone(),
             KvVersion::V1 => None,
@@ -610,14 +766,12 @@ impl Backend for VaultBackend {
             Some(v) => format!("{api} (version {v})"),
             None => api.clone(),
         };
-        let response = self
-            .with_token(namespace, &what, |client| {
-                let endpoint = ReadPath {
-                    path: api.clone(),
-                    version: version.clone(),
-                };
-                async move { vaultrs::api::exec_with_result(&client, endpoint).await }
-            })
+        let endpoint = ReadPath {
+            path: api.clone(),
+            version: version.clone(),
+        };
+        let body = self
+            .with_token(namespace, &what, &endpoint)
             .await
             .map_err(|mut e| {
                 if e.kind == ErrorKind::NotFound && mount.guessed {
@@ -632,7 +786,19 @@ impl Backend for VaultBackend {
                 }
                 e
             })?;
-        secret_data(kv, response, &what)
+        // Numbers keep their digits (serde_json's arbitrary precision): a 23-digit Vault value
+        // is printed as it was stored.
+        let data = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|mut envelope| envelope.get_mut("data").map(serde_json::Value::take))
+            .filter(|data| !data.is_null())
+            .ok_or_else(|| {
+                BackendError::new(
+                    ErrorKind::Unexpected,
+                    format!("unexpected response from Vault for {what}"),
+                )
+            })?;
+        secret_data(kv, data, &what)
     }
 }
 
@@ -671,113 +837,6 @@ fn secret_data(
     Ok(map.into_iter().map(|(k, v)| (k, Value::from(v))).collect())
 }
 
-/// Turns a vaultrs error into a neutral kind with a message that holds no secret: Vault's own
-/// error strings and status codes, never response bodies.
-fn classify(error: ClientError, what: &str) -> BackendError {
-    use rustify::errors::ClientError as Http;
-    let (kind, message) = match error {
-        ClientError::APIError { code, errors } => {
-            let reason = errors
-                .iter()
-                .flat_map(|e| e.lines())
-                .map(|l| l.trim().trim_start_matches("* ").trim())
-                .filter(|l| {
-                    !l.is_empty()
-                        && !l.ends_with("error occurred:")
-                        && !l.ends_with("errors occurred:")
-                })
-                .collect::<Vec<_>>()
-                .join("; ");
-            let reason = if reason.is_empty() {
-                status_text(code).to_owned()
-            } else {
-                reason
-            };
-            (kind_of(code), format!("{code} {reason}: {what}"))
-        }
-        ClientError::RestClientError {
-            source: Http::ServerResponseError { code, content },
-        } => (
-            kind_of(code),
-            format!(
-                "{code} {}: {what}{}",
-                status_text(code),
-                deleted_hint(content.as_deref())
-            ),
-        ),
-        ClientError::RestClientError {
-            source: Http::RequestError { source, .. },
-        } => (
-            ErrorKind::Transient,
-            format!("cannot reach Vault for {what}: {}", request_error(&source)),
-        ),
-        ClientError::RestClientError {
-            source: Http::ResponseParseError { .. } | Http::ResponseConversionError { .. },
-        }
-        | ClientError::ResponseEmptyError
-        | ClientError::ResponseDataEmptyError
-        | ClientError::JsonParseError { .. } => (
-            ErrorKind::Unexpected,
-            format!("unexpected response from Vault for {what}"),
-        ),
-        other => (ErrorKind::Unexpected, format!("{what}: {other}")),
-    };
-    BackendError::new(kind, message)
-}
-
-fn kind_of(code: u16) -> ErrorKind {
-    match code {
-        404 => ErrorKind::NotFound,
-        401 | 403 => ErrorKind::PermissionDenied,
-        429 | 500..=599 => ErrorKind::Transient,
-        _ => ErrorKind::InvalidConfig,
-    }
-}
-
-fn status_text(code: u16) -> &'static str {
-    match code {
-        400 => "bad request",
-        401 | 403 => "permission denied",
-        404 => "not found",
-        429 => "too many requests",
-        503 => "service unavailable (sealed or in standby?)",
-        500..=599 => "server error",
-        _ => "error",
-    }
-}
-
-/// Vault answers a read of a deleted or destroyed KV v2 version with 404 and the version's
-/// metadata; say so rather than "not found".
-fn deleted_hint(content: Option<&str>) -> String {
-    let metadata = content
-        .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
-        .and_then(|body| body.pointer("/data/metadata").cloned());
-    let Some(metadata) = metadata else {
-        return String::new();
-    };
-    if metadata
-        .get("destroyed")
-        .and_then(serde_json::Value::as_bool)
-        == Some(true)
-    {
-        return " (this version was destroyed: pin another version)".to_owned();
-    }
-    match metadata
-        .get("deletion_time")
-        .and_then(serde_json::Value::as_str)
-    {
-        Some(time) if !time.is_empty() => {
-            format!(" (this version was deleted at {time}: undelete it or pin another version)")
-        }
-        _ => String::new(),
-    }
-}
-
-/// The reqwest error chain (connection refused, TLS failure, timeout), one line.
-fn request_error(error: &anyhow::Error) -> String {
-    format!("{error:#}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -797,34 +856,6 @@ mod tests {
             "team/kv/data/a/b"
         );
         assert_eq!(api_path(KvVersion::V1, "kv/", "kv/app"), "kv/app");
-    }
-
-    #[test]
-    fn vault_error_lists_become_one_line() {
-        let e = classify(
-            ClientError::APIError {
-                code: 403,
-                errors: vec!["1 error occurred:\n\t* permission denied\n\n".into()],
-            },
-            "secret/data/app",
-        );
-        assert_eq!(e.kind, ErrorKind::PermissionDenied);
-        assert_eq!(e.message, "403 permission denied: secret/data/app");
-    }
-
-    #[test]
-    fn deleted_versions_are_named_as_such() {
-        let body = r#"{"data":{"data":null,"metadata":{"deletion_time":"2026-01-01T00:00:00Z","destroyed":false}}}"#;
-        assert_eq!(
-            deleted_hint(Some(body)),
-            " (this version was deleted at 2026-01-01T00:00:00Z: undelete it or pin another version)"
-        );
-        let body = r#"{"data":{"data":null,"metadata":{"deletion_time":"","destroyed":true}}}"#;
-        assert_eq!(
-            deleted_hint(Some(body)),
-            " (this version was destroyed: pin another version)"
-        );
-        assert_eq!(deleted_hint(Some(r#"{"errors":[]}"#)), "");
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! concurrent run never reads half a file.
 
 use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -16,6 +16,9 @@ use sha2::{Digest as _, Sha256};
 struct CachedToken {
     vault_token: String,
 }
+
+/// A cache file is a few hundred bytes; anything larger is not ours.
+const MAX_FILE: u64 = 64 << 10;
 
 pub struct TokenCache {
     file: PathBuf,
@@ -32,14 +35,37 @@ impl TokenCache {
         Some(TokenCache { file })
     }
 
+    /// The cached token, read only from a regular file of sane size in a real directory: a FIFO
+    /// must not block the run, nor a link to `/dev/zero` flood it.
     pub fn load(&self) -> Option<String> {
-        let text = fs::read_to_string(&self.file).ok()?;
+        let dir = self.file.parent()?;
+        if !fs::symlink_metadata(dir).ok()?.is_dir() {
+            return None;
+        }
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&self.file)
+            .ok()?;
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() || meta.len() > MAX_FILE {
+            return None;
+        }
+        let mut text = String::new();
+        file.take(MAX_FILE).read_to_string(&mut text).ok()?;
         let cached: CachedToken = serde_json::from_str(&text).ok()?;
         Some(cached.vault_token).filter(|t| !t.is_empty())
     }
 
     pub fn store(&self, token: &str) -> anyhow::Result<()> {
         let dir = self.file.parent().context("cache file has no directory")?;
+        // Never write through a link someone else may have planted for the directory.
+        if fs::symlink_metadata(dir).is_ok_and(|m| !m.is_dir()) {
+            anyhow::bail!(
+                "{} is not a directory (a link?): not caching there",
+                dir.display()
+            );
+        }
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -103,5 +129,43 @@ mod tests {
         a.store("hvs.a").unwrap();
         assert_eq!(b.load(), None);
         assert_ne!(a.file, b.file);
+    }
+
+    #[test]
+    fn fifos_links_and_huge_files_are_not_read() {
+        let home = tempfile::tempdir().unwrap();
+        let cache = cache_in(home.path(), &["x"]);
+        let dir = cache.file.parent().unwrap();
+        fs::create_dir_all(dir).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &cache.file).unwrap();
+        assert_eq!(cache.load(), None);
+        fs::remove_file(&cache.file).unwrap();
+        let fifo = std::ffi::CString::new(cache.file.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo reads the NUL-terminated path only.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        assert_eq!(cache.load(), None);
+        fs::remove_file(&cache.file).unwrap();
+        fs::write(
+            &cache.file,
+            format!("{{\"vault_token\": \"{}\"}}", "x".repeat(1 << 20)),
+        )
+        .unwrap();
+        assert_eq!(cache.load(), None);
+    }
+
+    #[test]
+    fn a_linked_cache_directory_is_neither_read_nor_written() {
+        let home = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), home.path().join(".secretsubst")).unwrap();
+        let cache = cache_in(home.path(), &["x"]);
+        assert!(cache.store("hvs.t").is_err());
+        assert_eq!(fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+        fs::write(
+            elsewhere.path().join(cache.file.file_name().unwrap()),
+            r#"{"vault_token":"hvs.t"}"#,
+        )
+        .unwrap();
+        assert_eq!(cache.load(), None);
     }
 }
