@@ -230,3 +230,31 @@ fn a_non_utf8_environment_variable_is_ignored_not_fatal() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn a_kubernetes_api_that_never_answers_ends_at_the_deadline() {
+    let server = KubeServer::start();
+    server.add_secret(
+        "argocd",
+        "cfg",
+        &[("AVP_TYPE", "file"), ("AVP_VALUES_FILE", VALUES)],
+    );
+    server.stall();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = server.kubeconfig(dir.path());
+    let started = std::time::Instant::now();
+    let out = run(
+        &[
+            ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+            ("ARGOCD_EXEC_TIMEOUT", "3s"),
+        ],
+        &["generate", "-s", "cfg", INPUT],
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "");
+    assert_eq!(
+        stderr(&out),
+        "error: gave up waiting for Secret argocd/cfg from the Kubernetes API: ARGOCD_EXEC_TIMEOUT (3s) is about to end the plugin\n"
+    );
+}

@@ -730,11 +730,18 @@ fn install_manifests_carry_the_plugin_files_unchanged() {
     }
 }
 
+/// Whether kubectl runs here. Without it the tests that need it are skipped, except under CI
+/// (`CI` set), where a skip would hide that they never ran: there its absence fails the test.
 fn kubectl_available() -> bool {
-    Command::new("kubectl")
+    let available = Command::new("kubectl")
         .args(["version", "--client"])
         .output()
-        .is_ok_and(|out| out.status.success())
+        .is_ok_and(|out| out.status.success());
+    assert!(
+        available || std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+        "kubectl is not installed, and under CI the tests that need it must run"
+    );
+    available
 }
 
 /// The documents of `kubectl kustomize manifests/test`, or `None` (with a message) without kubectl.

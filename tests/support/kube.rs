@@ -25,6 +25,8 @@ struct State {
     secrets: BTreeMap<(String, String), BTreeMap<String, Vec<u8>>>,
     forbidden: HashSet<String>,
     requests: Vec<String>,
+    /// Accept requests and never answer them.
+    stalled: bool,
 }
 
 pub struct KubeServer {
@@ -69,6 +71,11 @@ impl KubeServer {
     }
 
     /// Paths requested so far.
+    /// From now on, requests are accepted and never answered (an API server that hangs).
+    pub fn stall(&self) {
+        self.lock().stalled = true;
+    }
+
     pub fn requests(&self) -> Vec<String> {
         self.lock().requests.clone()
     }
@@ -133,6 +140,9 @@ async fn answer(
     state: Arc<Mutex<State>>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
+    if state.lock().unwrap_or_else(|e| e.into_inner()).stalled {
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
     let authorized = req
         .headers()
         .get("authorization")
