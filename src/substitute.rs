@@ -683,19 +683,19 @@ fn field_edit(
         pos = p.range.end;
     }
     out.extend_from_slice(&source[pos..]);
-    if let Some(tag) = &field.tag {
-        if !fits_tag(tag, &out) {
-            errors.push(Diag {
-                at: (doc.file, doc.chunk, field.at),
-                message: format!(
-                    "{}: {}: the value does not fit the scalar's tag {}",
-                    doc.label,
-                    excerpt(&field.path),
-                    excerpt(&short_tag(tag))
-                ),
-            });
-            return None;
-        }
+    if let Some(tag) = &field.tag
+        && !fits_tag(tag, &out)
+    {
+        errors.push(Diag {
+            at: (doc.file, doc.chunk, field.at),
+            message: format!(
+                "{}: {}: the value does not fit the scalar's tag {}",
+                doc.label,
+                excerpt(&field.path),
+                excerpt(&short_tag(tag))
+            ),
+        });
+        return None;
     }
     let (value, pieces) = if field.base64 {
         (BASE64.encode(out), Vec::new())

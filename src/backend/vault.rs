@@ -497,10 +497,10 @@ impl VaultBackend {
                     format!("unexpected response from Vault for {what}: no token in it"),
                 )
             })?;
-        if let Some(cache) = &self.cache {
-            if let Err(e) = cache.store(&token) {
-                tracing::warn!("vault: cannot cache the token: {e:#}");
-            }
+        if let Some(cache) = &self.cache
+            && let Err(e) = cache.store(&token)
+        {
+            tracing::warn!("vault: cannot cache the token: {e:#}");
         }
         Ok(token)
     }

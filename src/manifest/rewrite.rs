@@ -233,10 +233,11 @@ fn replace(
         }
         NewValue::Text(s) => s,
     };
-    if level == Level::Splice && !pieces.is_empty() {
-        if let Some(ops) = splice(text, scalar, s, pieces) {
-            return ops;
-        }
+    if level == Level::Splice
+        && !pieces.is_empty()
+        && let Some(ops) = splice(text, scalar, s, pieces)
+    {
+        return ops;
     }
     if level <= Level::Reemit {
         let plain_ok = match scalar.tag {
@@ -537,16 +538,16 @@ impl Check<'_> {
         by_scalar: &HashMap<usize, usize>,
         failed: &mut Vec<usize>,
     ) -> bool {
-        if let Node::Scalar(o) = old {
-            if let Some(&i) = by_scalar.get(&o.span.start) {
-                let Edit::Replace { value, .. } = &self.edits[i] else {
-                    unreachable!("by_scalar indexes replacements only");
-                };
-                if !reads_back(new, value) {
-                    failed.push(i);
-                }
-                return true;
+        if let Node::Scalar(o) = old
+            && let Some(&i) = by_scalar.get(&o.span.start)
+        {
+            let Edit::Replace { value, .. } = &self.edits[i] else {
+                unreachable!("by_scalar indexes replacements only");
+            };
+            if !reads_back(new, value) {
+                failed.push(i);
             }
+            return true;
         }
         match (old, new) {
             (Node::Scalar(o), Node::Scalar(n)) => o.value == n.value && o.style == n.style,

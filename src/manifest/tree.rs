@@ -170,10 +170,10 @@ impl Tree {
             for (key, value) in map.entries.iter().rev() {
                 if self.is_key(key, "<<") {
                     merged.get_or_insert(value);
-                } else if let Node::Scalar(k) = self.resolve(key) {
-                    if seen.insert(&k.value) {
-                        out.push((key, value));
-                    }
+                } else if let Node::Scalar(k) = self.resolve(key)
+                    && seen.insert(&k.value)
+                {
+                    out.push((key, value));
                 }
             }
             match merged.map(|m| self.resolve(m)) {
