@@ -310,3 +310,25 @@ fn credentials_and_region_come_from_the_profile() {
         &input.replace("<path:profile/app#k>", "profile-s3cr3t"),
     );
 }
+
+#[test]
+fn a_region_or_key_with_a_line_break_is_an_error_or_trimmed_never_a_panic() {
+    create("us-east-1", "lf/app", Some(r#"{"k": "v-s3cr3t"}"#), None);
+    let doc = "kind: A\nx: <path:lf/app#k>\n";
+    let out = generate(&[("AWS_REGION", "us-east-1\n")], doc, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = generate(&[("AWS_REGION", "us\neast-1")], doc, &[]);
+    let err = assert_failure(&out, &["v-s3cr3t"]);
+    assert_eq!(
+        err,
+        "error: <stdin>: doc 1 (A): x: <path:lf/app#k>: awssecretsmanager: AWS_REGION \"us\\neast-1\" is not a region name (such as eu-west-1)\n"
+    );
+    let keys = [
+        ("AWS_ACCESS_KEY_ID", "testing\n"),
+        ("AWS_SECRET_ACCESS_KEY", "testing\n"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let home = tempfile::tempdir().unwrap();
+    let out = generate_in(home.path(), &keys, doc, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -63,7 +63,7 @@ impl AwsBackend {
                     .get("AWS_REGION")
                     .or(self.settings.get("AWS_DEFAULT_REGION"))
                 {
-                    return region.to_owned();
+                    return region.trim().to_owned();
                 }
                 let profile = aws_config::profile::ProfileFileRegionProvider::new();
                 match profile.region().await {
@@ -82,11 +82,15 @@ impl AwsBackend {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.to_owned()))
             .retry_config(RetryConfig::disabled());
-        if let (Some(id), Some(secret)) = (
-            self.settings.get("AWS_ACCESS_KEY_ID"),
-            self.settings.get("AWS_SECRET_ACCESS_KEY"),
-        ) {
-            let session = self.settings.get("AWS_SESSION_TOKEN").map(str::to_owned);
+        // A credential file's final line break is not part of the key.
+        let get = |key| {
+            self.settings
+                .get(key)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        if let (Some(id), Some(secret)) = (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")) {
+            let session = get("AWS_SESSION_TOKEN").map(str::to_owned);
             loader = loader
                 .credentials_provider(Credentials::new(id, secret, session, None, "settings"));
         }
@@ -102,12 +106,28 @@ impl AwsBackend {
         client
     }
 
-    /// The region a secret lives in: the ARN's, else the configured one.
-    async fn region_of(&self, path: &str) -> String {
-        match ARN_REGION.captures(path) {
+    /// The region a secret lives in: the ARN's, else the configured one. A region goes into
+    /// host names and signed headers (the SDK panics on a line break there), so it must be a
+    /// region name.
+    async fn region_of(&self, path: &str) -> Result<String, BackendError> {
+        let region = match ARN_REGION.captures(path) {
             Some(caps) => caps[1].to_owned(),
             None => self.region().await.to_owned(),
+        };
+        if region.is_empty()
+            || !region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(BackendError::new(
+                ErrorKind::InvalidConfig,
+                format!(
+                    "AWS_REGION {:?} is not a region name (such as eu-west-1)",
+                    crate::error::excerpt(&region)
+                ),
+            ));
         }
+        Ok(region)
     }
 
     /// One `BatchGetSecretValue` round (pages followed) for unversioned secrets of one region.
@@ -153,7 +173,7 @@ impl AwsBackend {
 #[async_trait]
 impl Backend for AwsBackend {
     async fn get(&self, secret: &SecretRef) -> Result<SecretData, BackendError> {
-        let client = self.client(&self.region_of(&secret.path).await).await;
+        let client = self.client(&self.region_of(&secret.path).await?).await;
         let mut request = client.get_secret_value().secret_id(&secret.path);
         request = match secret.version.as_deref() {
             Some(id) if VERSION_ID.is_match(id) => request.version_id(id),
@@ -174,11 +194,11 @@ impl Backend for AwsBackend {
     async fn get_batch(&self, secrets: &[SecretRef]) -> Batch {
         let mut requests = 0;
         let mut by_region: HashMap<String, Vec<&str>> = HashMap::new();
+        // A secret whose region is invalid is left for `get`, which reports it.
         for secret in secrets.iter().filter(|s| s.version.is_none()) {
-            by_region
-                .entry(self.region_of(&secret.path).await)
-                .or_default()
-                .push(&secret.path);
+            if let Ok(region) = self.region_of(&secret.path).await {
+                by_region.entry(region).or_default().push(&secret.path);
+            }
         }
         let mut found = HashMap::new();
         let mut denied = false;
@@ -248,11 +268,25 @@ where
             let message = service.err().message().unwrap_or_default();
             let status = service.raw().status().as_u16();
             let mut e = error_for(code, message, what);
-            if status >= 500 && e.kind == ErrorKind::Unexpected {
+            if (status >= 500 || status == 429) && e.kind == ErrorKind::Unexpected {
                 e.kind = ErrorKind::Transient;
             }
+            e.retry_after = service
+                .raw()
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok());
             e
         }
+        // The answer broke off or could not be read: worth another try.
+        SdkError::ResponseError(_) => BackendError::new(
+            ErrorKind::Transient,
+            format!(
+                "the answer of Secrets Manager for {what} could not be read: {}",
+                aws_smithy_chain(error)
+            ),
+        ),
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => BackendError::new(
             ErrorKind::Transient,
             format!(
