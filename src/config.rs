@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::fmt;
-use std::fs;
 use std::io;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -19,6 +18,7 @@ use regex::Regex;
 
 use crate::deadline::Deadline;
 use crate::manifest::tree::join_surrogate_escapes;
+use crate::setting_file;
 
 /// AVP's prefix test has no trailing underscore, so `ARGOCD_ENVX` is taken too (as key `ARGOCD_ENVX`).
 const ARGOCD_ENV_PREFIX: &str = "ARGOCD_ENV";
@@ -322,9 +322,11 @@ pub fn read_config_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigE
             });
         }
     };
-    let text = fs::read_to_string(path).map_err(|error| ConfigError::Read {
-        path: path.to_owned(),
-        error,
+    let text = setting_file::read_to_string(path, setting_file::MAX_SMALL).map_err(|error| {
+        ConfigError::Read {
+            path: path.to_owned(),
+            error,
+        }
     })?;
     let entries = match format {
         Format::Yaml => document_entries(
@@ -521,6 +523,8 @@ fn dotenv_value(raw: &str) -> Result<String, &'static str> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -13,6 +13,7 @@ pub mod pipeline;
 pub mod placeholder;
 pub mod resolve;
 pub mod secret;
+pub mod setting_file;
 pub mod settings_secret;
 pub mod signals;
 pub mod substitute;

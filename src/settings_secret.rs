@@ -3,12 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context as _, anyhow};
-use k8s_openapi::api::core::v1::Secret;
-use kube::Api;
-
 use crate::deadline::Deadline;
-use crate::wait;
 
 /// AVP's default namespace for `-s NAME`.
 const DEFAULT_NAMESPACE: &str = "argocd";
@@ -24,7 +19,14 @@ pub fn parse(spec: &str) -> (&str, &str) {
 
 /// The Secret's `data` as settings (keys upper-cased, as for a config file), read before the
 /// deadline.
+#[cfg(feature = "kubernetes")]
 pub fn read(spec: &str, deadline: &Deadline) -> anyhow::Result<BTreeMap<String, String>> {
+    use anyhow::{Context as _, anyhow};
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::Api;
+
+    use crate::wait;
+
     let (namespace, name) = parse(spec);
     let what = format!("Secret {namespace}/{name}");
     let waiting = format!("{what} from the Kubernetes API");
@@ -52,6 +54,11 @@ pub fn read(spec: &str, deadline: &Deadline) -> anyhow::Result<BTreeMap<String, 
         settings.insert(key.to_uppercase(), value);
     }
     Ok(settings)
+}
+
+#[cfg(not(feature = "kubernetes"))]
+pub fn read(_spec: &str, _deadline: &Deadline) -> anyhow::Result<BTreeMap<String, String>> {
+    anyhow::bail!("-s: this build of secretsubst was made without Kubernetes support")
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ pub fn build(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
     else {
         bail!("AVP_VALUES_FILE must be set when AVP_TYPE is file");
     };
-    let text = std::fs::read_to_string(path)
+    let text = crate::setting_file::read_to_string(path, crate::setting_file::MAX_VALUES)
         .with_context(|| format!("values file {path}: cannot read"))?;
     let secrets = parse(&text).with_context(|| format!("values file {path}"))?;
     Ok(Arc::new(FileBackend { secrets }))

@@ -1,8 +1,10 @@
 //! Secret backends: the `Backend` trait, neutral error kinds, and the registry that picks one
 //! from `AVP_TYPE`. Only backends do I/O towards secret stores.
 
+#[cfg(feature = "aws")]
 mod aws;
 mod file;
+#[cfg(feature = "vault")]
 mod vault;
 
 use std::fmt;
@@ -91,8 +93,10 @@ type Constructor = fn(&Config) -> anyhow::Result<Arc<dyn Backend>>;
 
 /// Every implemented backend, by its `AVP_TYPE` name.
 const REGISTRY: &[(&str, Constructor)] = &[
+    #[cfg(feature = "aws")]
     ("awssecretsmanager", aws::build),
     ("file", file::build),
+    #[cfg(feature = "vault")]
     ("vault", vault::build),
 ];
 
@@ -124,6 +128,9 @@ pub fn select(config: &Config) -> anyhow::Result<Selected> {
             name,
             backend: build(config)?,
         });
+    }
+    if ["awssecretsmanager", "vault"].contains(&wanted) {
+        anyhow::bail!("AVP_TYPE {wanted}: this build of secretsubst was made without that backend");
     }
     if PLANNED.contains(&wanted) {
         anyhow::bail!("AVP_TYPE {wanted} is not supported by this version of secretsubst");

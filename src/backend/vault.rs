@@ -29,6 +29,7 @@ use vaultrs::api::token::requests::LookupTokenSelfRequest;
 use super::{Backend, BackendError, ErrorKind};
 use crate::config::{Config, Settings};
 use crate::secret::{KvVersion, SecretData, SecretRef};
+use crate::setting_file;
 use crate::value::Value;
 use crate::wait;
 use token_cache::TokenCache;
@@ -122,11 +123,11 @@ fn http_client(settings: &Settings, address: &Url) -> anyhow::Result<(reqwest::C
         settings.get("VAULT_CLIENT_KEY"),
     ) {
         (Some(cert), Some(key)) => {
-            let mut pem = std::fs::read(cert)
+            let mut pem = setting_file::read(cert, setting_file::MAX_SMALL)
                 .with_context(|| format!("VAULT_CLIENT_CERT {cert}: cannot read"))?;
             pem.push(b'\n');
             pem.extend(
-                std::fs::read(key)
+                setting_file::read(key, setting_file::MAX_SMALL)
                     .with_context(|| format!("VAULT_CLIENT_KEY {key}: cannot read"))?,
             );
             let identity = reqwest::Identity::from_pem(&pem)
@@ -176,7 +177,8 @@ fn http_client(settings: &Settings, address: &Url) -> anyhow::Result<(reqwest::C
 }
 
 fn read_certificates(file: &str) -> anyhow::Result<Vec<reqwest::Certificate>> {
-    let pem = std::fs::read(file).with_context(|| format!("CA certificate {file}: cannot read"))?;
+    let pem = setting_file::read(file, setting_file::MAX_SMALL)
+        .with_context(|| format!("CA certificate {file}: cannot read"))?;
     reqwest::Certificate::from_pem_bundle(&pem)
         .with_context(|| format!("CA certificate {file}: not PEM"))
 }
@@ -308,13 +310,15 @@ impl Auth {
             Auth::UserPass { password, .. } => password.clone(),
             Auth::GitHub { token, .. } => token.clone(),
             // The service account token itself: another account's token is another identity.
-            Auth::Kubernetes { token_path, .. } => std::fs::read_to_string(token_path)
-                .map(|jwt| jwt.trim().to_owned())
-                .unwrap_or_default(),
+            Auth::Kubernetes { token_path, .. } => {
+                setting_file::read_to_string(token_path, setting_file::MAX_SMALL)
+                    .map(|jwt| jwt.trim().to_owned())
+                    .unwrap_or_default()
+            }
             Auth::Cert { .. } => ["VAULT_CLIENT_CERT", "VAULT_CLIENT_KEY"]
                 .iter()
                 .filter_map(|key| settings.get(key))
-                .filter_map(|file| std::fs::read_to_string(file).ok())
+                .filter_map(|file| setting_file::read_to_string(file, setting_file::MAX_SMALL).ok())
                 .collect(),
         };
         token_cache::fingerprint(&secret)
@@ -456,14 +460,15 @@ impl VaultBackend {
                 role,
                 token_path,
             } => {
-                let jwt = std::fs::read_to_string(token_path).map_err(|e| {
-                    BackendError::new(
-                        ErrorKind::InvalidConfig,
-                        format!(
-                            "cannot read the Kubernetes service account token {token_path}: {e}"
-                        ),
-                    )
-                })?;
+                let jwt = setting_file::read_to_string(token_path, setting_file::MAX_SMALL)
+                    .map_err(|e| {
+                        BackendError::new(
+                            ErrorKind::InvalidConfig,
+                            format!(
+                                "cannot read the Kubernetes service account token {token_path}: {e}"
+                            ),
+                        )
+                    })?;
                 let endpoint = LoginWithKubernetesRequest {
                     mount: mount.clone(),
                     role: role.clone(),

@@ -1,0 +1,38 @@
+//! The whole engine on any input with the values-file backend (testdata/values.yaml): no panic,
+//! no abort, no hang, and every success reads back: each output document parses.
+#![no_main]
+
+use std::sync::LazyLock;
+
+use libfuzzer_sys::fuzz_target;
+use secretsubst::config::{Config, Settings};
+use secretsubst::manifest::{self, input::Source};
+
+static CONFIG: LazyLock<Config> = LazyLock::new(|| {
+    let values = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/values.yaml");
+    let env = [
+        ("AVP_TYPE".to_owned(), "file".to_owned()),
+        ("AVP_VALUES_FILE".to_owned(), values.to_owned()),
+    ];
+    Config::from_settings(Settings::merge(env, Vec::new())).expect("valid settings")
+});
+
+fuzz_target!(|text: &str| {
+    let inputs = [Source {
+        name: "fuzz.yaml".to_owned(),
+        text: text.to_owned(),
+    }];
+    let Ok(rendered) = secretsubst::process(&inputs, &CONFIG, "fuzz.yaml", true) else {
+        return;
+    };
+    let output = Source {
+        name: "output".to_owned(),
+        text: rendered.text(),
+    };
+    let file = manifest::split(&output).expect("the output splits into documents");
+    for (i, chunk) in file.split.chunks.iter().enumerate() {
+        if let Err(e) = file.parse(chunk, i + 1) {
+            panic!("an output document does not parse: {e}");
+        }
+    }
+});

@@ -1,0 +1,24 @@
+//! The document splitter and parser on any text: no panic, no stack overflow, no hang; typed
+//! values (what `yamlParse` builds) within their bounds.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use secretsubst::manifest::{self, input::Source, tree::Tree};
+
+fuzz_target!(|text: &str| {
+    let source = Source {
+        name: "fuzz.yaml".to_owned(),
+        text: text.to_owned(),
+    };
+    let Ok(file) = manifest::split(&source) else {
+        return;
+    };
+    for (i, chunk) in file.split.chunks.iter().enumerate() {
+        if let Ok(Some(tree)) = file.parse(chunk, i + 1) {
+            let _ = tree.to_value();
+            let _ = tree.get(&tree.root, "kind");
+            let _ = tree.entries(&tree.root);
+        }
+    }
+    let _ = Tree::parse(text);
+});
