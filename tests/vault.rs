@@ -29,12 +29,23 @@ fn generate(
     input: &str,
     extra: &[&str],
 ) -> Output {
+    generate_at(&server.addr(), home, env, input, extra)
+}
+
+/// Like [`generate`], against the Vault at `addr`.
+fn generate_at(
+    addr: &str,
+    home: &Path,
+    env: &[(&str, &str)],
+    input: &str,
+    extra: &[&str],
+) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_secretsubst"));
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", home)
         .env("AVP_TYPE", "vault")
-        .env("VAULT_ADDR", server.addr())
+        .env("VAULT_ADDR", addr)
         .envs(env.iter().copied())
         .arg("generate")
         .arg("-")
@@ -756,28 +767,27 @@ fn a_token_or_namespace_with_a_final_line_break_works_and_one_inside_is_an_error
         &expected("new-s3cr3t"),
     );
     let token = format!("{ROOT}\nX-Evil: 1");
-    let env = [("AVP_AUTH_TYPE", "token"), ("VAULT_TOKEN", token.as_str())];
-    let err = assert_failure(
-        &generate(&server, home.path(), &env, SECRET_DOC, &[]),
-        &[ROOT],
-    );
-    assert_eq!(
-        err,
-        "error: VAULT_TOKEN holds the character '\\n', which cannot be sent in an HTTP header\n"
-    );
-    let env = [
-        ("AVP_AUTH_TYPE", "token"),
-        ("VAULT_TOKEN", ROOT),
-        ("VAULT_NAMESPACE", "a\u{7}b"),
+    let cases = [
+        (
+            ("VAULT_TOKEN", token.as_str()),
+            "VAULT_TOKEN holds the character '\\n'",
+        ),
+        (
+            ("VAULT_NAMESPACE", "a\u{7}b"),
+            "VAULT_NAMESPACE holds the character '\\u{7}'",
+        ),
     ];
-    let err = assert_failure(
-        &generate(&server, home.path(), &env, SECRET_DOC, &[]),
-        &[ROOT],
-    );
-    assert_eq!(
-        err,
-        "error: VAULT_NAMESPACE holds the character '\\u{7}', which cannot be sent in an HTTP header\n"
-    );
+    for (setting, problem) in cases {
+        let env = [("AVP_AUTH_TYPE", "token"), ("VAULT_TOKEN", ROOT), setting];
+        let err = assert_failure(
+            &generate(&server, home.path(), &env, SECRET_DOC, &[]),
+            &[ROOT],
+        );
+        assert_eq!(
+            err,
+            format!("error: {problem}, which cannot be sent in an HTTP header\n")
+        );
+    }
 }
 
 #[test]
@@ -787,27 +797,12 @@ fn a_password_in_vault_addr_is_never_printed() {
         "http://user:pw-s3cr3t@127.0.0.1:9",
         "http://user:pw-s3cr3t@[::1",
     ] {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_secretsubst"));
-        let out = cmd
-            .env_clear()
-            .env("HOME", home.path())
-            .env("AVP_TYPE", "vault")
-            .env("AVP_AUTH_TYPE", "token")
-            .env("VAULT_TOKEN", ROOT)
-            .env("VAULT_ADDR", addr)
-            .env("VAULT_MAX_RETRIES", "0")
-            .args(["generate", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        out.stdin
-            .as_ref()
-            .unwrap()
-            .write_all(SECRET_DOC.as_bytes())
-            .unwrap();
-        let out = out.wait_with_output().unwrap();
+        let env = [
+            ("VAULT_MAX_RETRIES", "0"),
+            ("AVP_AUTH_TYPE", "token"),
+            ("VAULT_TOKEN", ROOT),
+        ];
+        let out = generate_at(addr, home.path(), &env, SECRET_DOC, &[]);
         let err = assert_failure(&out, &["pw-s3cr3t", ROOT]);
         assert!(
             err.contains("VAULT_ADDR is not a URL") || err.contains("cannot reach Vault"),
@@ -925,30 +920,15 @@ fn a_timeout_while_the_body_arrives_is_retried_and_named() {
         }
     });
     let home = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_secretsubst"));
-    let mut child = cmd
-        .env_clear()
-        .env("HOME", home.path())
-        .env("AVP_TYPE", "vault")
-        .env("AVP_AUTH_TYPE", "token")
-        .env("VAULT_TOKEN", ROOT)
-        .env("AVP_KV_VERSION", "2")
-        .env("VAULT_ADDR", &addr)
-        .env("VAULT_CLIENT_TIMEOUT", "500ms")
-        .env("VAULT_MAX_RETRIES", "1")
-        .args(["generate", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(SECRET_DOC.as_bytes())
-        .unwrap();
-    let err = assert_failure(&child.wait_with_output().unwrap(), &[ROOT]);
+    let env = [
+        ("AVP_AUTH_TYPE", "token"),
+        ("VAULT_TOKEN", ROOT),
+        ("AVP_KV_VERSION", "2"),
+        ("VAULT_CLIENT_TIMEOUT", "500ms"),
+        ("VAULT_MAX_RETRIES", "1"),
+    ];
+    let out = generate_at(&addr, home.path(), &env, SECRET_DOC, &[]);
+    let err = assert_failure(&out, &[ROOT]);
     assert!(
         err.contains("vault: the answer to secret/data/app broke off: timed out"),
         "{err}"
