@@ -34,29 +34,38 @@ pub fn build(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
     Ok(Arc::new(FileBackend { secrets }))
 }
 
-/// Parses without serde's typed errors, which would quote the offending (secret) value.
+/// Parses without serde's typed errors, which would quote the offending (secret) value. A JSON
+/// file is read as JSON, so its numbers keep every digit.
 fn parse(text: &str) -> anyhow::Result<BTreeMap<String, SecretData>> {
-    let (text, _) = join_surrogate_escapes(text);
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| match e.location() {
-        Some(at) => anyhow::anyhow!("invalid YAML at line {} column {}", at.line(), at.column()),
-        None => anyhow::anyhow!("invalid YAML"),
-    })?;
-    let serde_yaml::Value::Mapping(paths) = doc else {
+    let doc = if text.trim_start().starts_with('{') {
+        serde_json::from_str::<serde_json::Value>(text)
+            .map(Value::from)
+            .map_err(|e| {
+                anyhow::anyhow!("invalid JSON at line {} column {}", e.line(), e.column())
+            })?
+    } else {
+        let (text, _) = join_surrogate_escapes(text);
+        let doc: serde_yaml::Value =
+            serde_yaml::from_str(&text).map_err(|e| match e.location() {
+                Some(at) => {
+                    anyhow::anyhow!("invalid YAML at line {} column {}", at.line(), at.column())
+                }
+                None => anyhow::anyhow!("invalid YAML"),
+            })?;
+        if !matches!(doc, serde_yaml::Value::Mapping(_)) {
+            bail!("the top level must map secret paths to their keys");
+        }
+        convert(doc)?
+    };
+    let Value::Map(paths) = doc else {
         bail!("the top level must map secret paths to their keys");
     };
     let mut secrets = BTreeMap::new();
     for (path, keys) in paths {
-        let path = key_text(&path).context("a secret path is not a string")?;
-        let serde_yaml::Value::Mapping(keys) = keys else {
+        let Value::Map(keys) = keys else {
             bail!("{path}: must map keys to values");
         };
-        let mut data = SecretData::new();
-        for (key, value) in keys {
-            let key = key_text(&key).with_context(|| format!("{path}: a key is not a string"))?;
-            let value = convert(value).with_context(|| format!("{path}: {key}"))?;
-            data.insert(key, value);
-        }
-        secrets.insert(path, data);
+        secrets.insert(path, keys);
     }
     Ok(secrets)
 }
@@ -184,6 +193,14 @@ mod tests {
             "{err:#}"
         );
         assert!(!format!("{err:#}").contains("s3cr3t"));
+    }
+
+    #[tokio::test]
+    async fn a_json_values_file_keeps_big_numbers_exact() {
+        let data = get(r#"{"a": {"n": 12345678901234567890123}}"#, "a", None)
+            .await
+            .unwrap();
+        assert_eq!(data["n"].to_text(), "12345678901234567890123");
     }
 
     #[tokio::test]
