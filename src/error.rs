@@ -2,6 +2,7 @@
 //! URL credentials redacted and long text cut, so no manifest or backend can forge a line or
 //! flood the log; plus the exit codes.
 
+use std::cell::Cell;
 use std::fmt::{self, Write as _};
 use std::sync::LazyLock;
 
@@ -45,12 +46,30 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         .map_or(1, |failed| failed.code)
 }
 
+thread_local! {
+    /// Set while [`catch_panic`] runs: its panics are expected and become errors.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
 /// A panic message could quote a value, so only the place is printed.
 pub fn panic_hook(info: &std::panic::PanicHookInfo<'_>) {
+    if QUIET.with(Cell::get) {
+        return;
+    }
     match info.location() {
         Some(at) => eprintln!("error: internal error at {}:{}", at.file(), at.line()),
         None => eprintln!("error: internal error"),
     }
+}
+
+/// Runs `f`, turning a panic inside it into `None` without printing it: for a third-party parser
+/// that panics on some malformed input (libyaml-safer does on a tag followed by `,` in a flow
+/// collection), so that such input is an ordinary error.
+pub fn catch_panic<T>(f: impl FnOnce() -> T) -> Option<T> {
+    let was = QUIET.with(|q| q.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(was));
+    result.ok()
 }
 
 static URL_CREDENTIALS: LazyLock<Regex> =

@@ -535,3 +535,14 @@ fn every_character_reads_back_in_block_and_flow_context_under_pyyaml_and_ruamel(
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+#[test]
+fn a_yaml_parser_panic_is_an_ordinary_error() {
+    // Found by fuzzing: libyaml-safer panics on a tag followed by `,` in a flow collection.
+    let env = Env::new();
+    let out = env.run("kind: A\nx: [!, <path:app#user>]\n", &[]);
+    assert_eq!(
+        one_error_line(&out),
+        "error: <stdin>: doc 1: invalid YAML at line 2 column 5: the YAML parser cannot read this text (a tag followed by `,`?)\n"
+    );
+}

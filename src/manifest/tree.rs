@@ -105,7 +105,9 @@ impl Tree {
             added_break,
             shrinks,
         };
-        builder.document().map_err(|e| match e.line {
+        let parsed = crate::error::catch_panic(|| builder.document())
+            .unwrap_or_else(|| Err(parser_panic(text)));
+        parsed.map_err(|e| match e.line {
             0 => unreadable(text),
             _ => e,
         })
@@ -231,6 +233,28 @@ impl Tree {
             }
             Node::Alias(_) => Value::Null,
         })
+    }
+}
+
+/// The error for text that made the parser panic, placed at the first tag followed by `,` (the
+/// input known to do so), else at the start.
+fn parser_panic(text: &str) -> SyntaxError {
+    let at = text
+        .match_indices('!')
+        .map(|(i, _)| i)
+        .find(|&i| {
+            let tag = &text[i..];
+            let end = tag
+                .find(|c: char| c.is_whitespace() || matches!(c, ',' | '[' | ']' | '{' | '}'))
+                .unwrap_or(tag.len());
+            tag[end..].starts_with(',')
+        })
+        .unwrap_or(0);
+    let before = &text[..at];
+    SyntaxError {
+        line: before.matches('\n').count() + 1,
+        column: before.rsplit('\n').next().unwrap_or("").chars().count() + 1,
+        problem: "the YAML parser cannot read this text (a tag followed by `,`?)".to_owned(),
     }
 }
 
@@ -762,6 +786,18 @@ mod tests {
         }
         let deep = format!("kind: A\nx: {}1{}\n", "[".repeat(8500), "]".repeat(8500));
         assert!(parse_error(&deep).starts_with("line 2 column "));
+    }
+
+    #[test]
+    fn a_parser_panic_is_an_ordinary_error() {
+        // Found by fuzzing: libyaml-safer panics on a tag followed by `,` in a flow collection.
+        for text in ["[!,]", "{a: !x,}", "kind: A\nx: [!, 1]\n"] {
+            let err = parse_error(text);
+            assert!(
+                err.contains("the YAML parser cannot read this text"),
+                "{err}"
+            );
+        }
     }
 
     #[test]
