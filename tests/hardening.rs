@@ -546,3 +546,17 @@ fn a_yaml_parser_panic_is_an_ordinary_error() {
         "error: <stdin>: doc 1: invalid YAML at line 2 column 5: the YAML parser cannot read this text (a tag followed by `,`?)\n"
     );
 }
+
+#[test]
+fn removing_a_last_field_whose_value_ends_in_a_multibyte_character() {
+    // Found by fuzzing: the removal looked at the byte before the value's end.
+    let env = Env::new();
+    let out = env.run(
+        "kind: Secret\nmetadata:\n  annotations:\n    avp.kubernetes.io/remove-missing: \"true\"\nstringData:\n  a: <path:app#user>\n  b: x<path:app#nope>é",
+        &[],
+    );
+    assert_output(
+        &out,
+        "kind: Secret\nmetadata:\n  annotations:\n    avp.kubernetes.io/remove-missing: \"true\"\nstringData:\n  a: admin\n",
+    );
+}

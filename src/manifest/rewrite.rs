@@ -457,7 +457,7 @@ fn removal(text: &str, map: &Map, i: usize) -> Option<(Range<usize>, String)> {
             let line_end = text[value_end..]
                 .find('\n')
                 .map_or(text.len(), |p| value_end + p + 1);
-            let end = if text[value_end.saturating_sub(1)..value_end].ends_with('\n') {
+            let end = if text[..value_end].ends_with('\n') {
                 value_end
             } else {
                 line_end
