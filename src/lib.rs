@@ -43,6 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             signals::install()?;
             let (config, inputs, name) = load(&args)?;
             let rendered = process(&inputs, &config, &name, args.allow_empty)?;
+            signals::hold_if_interrupted();
             let _waiting = wait::on("the reader of stdout");
             let mut stdout = io::BufWriter::new(io::stdout().lock());
             rendered

@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     secretsubst::logging::init(cli.verbose());
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| secretsubst::run(cli)));
+    secretsubst::signals::hold_if_interrupted();
     match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(err)) => {

@@ -2,7 +2,7 @@
 //! the renderer's process group is killed, nothing more reaches stdout, and one line on stderr
 //! names what the run was waiting for.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -11,6 +11,8 @@ use crate::wait;
 
 /// The process group of the running renderer, 0 when none runs.
 static RENDERER: AtomicI32 = AtomicI32::new(0);
+/// Set once a signal is being handled: the run's own ending must then wait for it.
+static STOPPING: AtomicBool = AtomicBool::new(false);
 
 /// Starts the thread that handles the signals; before it, they end the process by default.
 pub fn install() -> std::io::Result<()> {
@@ -19,6 +21,7 @@ pub fn install() -> std::io::Result<()> {
         .name("signals".to_owned())
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
+                STOPPING.store(true, Ordering::SeqCst);
                 kill_renderer();
                 let name = if signal == SIGINT {
                     "SIGINT"
@@ -34,6 +37,14 @@ pub fn install() -> std::io::Result<()> {
             }
         })?;
     Ok(())
+}
+
+/// Blocks for good once a signal is being handled, so that the run cannot print its own ending
+/// (the renderer's death, or the output) before the signal's line and exit.
+pub fn hold_if_interrupted() {
+    while STOPPING.load(Ordering::SeqCst) {
+        std::thread::park();
+    }
 }
 
 /// Records the renderer's process group, so a signal kills it and everything it started.
