@@ -25,8 +25,15 @@ pub fn read(path: impl AsRef<Path>, limit: u64) -> io::Result<Vec<u8>> {
             "not a regular file",
         ));
     }
+    read_at_most(file, limit)
+}
+
+/// Reads `reader` to its end; more than `limit` bytes is a `FileTooLarge` error.
+pub fn read_at_most(reader: impl io::Read, limit: u64) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes)?;
+    reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         return Err(io::Error::new(
             io::ErrorKind::FileTooLarge,

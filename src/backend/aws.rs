@@ -275,8 +275,7 @@ where
                 .raw()
                 .headers()
                 .get("retry-after")
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok());
+                .and_then(super::retry_after);
             e
         }
         // The answer broke off or could not be read: worth another try.

@@ -65,6 +65,13 @@ pub struct BackendError {
     pub retry_after: Option<std::time::Duration>,
 }
 
+/// A `Retry-After` header in seconds (what Vault, AWS and their proxies send); an HTTP date is
+/// not honoured. The resolver caps the wait.
+pub fn retry_after(value: &str) -> Option<std::time::Duration> {
+    let seconds: f64 = value.trim().parse().ok()?;
+    std::time::Duration::try_from_secs_f64(seconds).ok()
+}
+
 impl BackendError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         BackendError {

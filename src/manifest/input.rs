@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use crate::deadline::Deadline;
+use crate::setting_file;
 use crate::wait;
 
 /// All inputs together may hold at most this much: an endless stream must not exhaust memory.
@@ -104,21 +105,18 @@ pub fn read_limited(reader: &mut impl Read) -> io::Result<Vec<u8>> {
     read_at_most(reader, MAX_INPUT_BYTES)
 }
 
+/// Reads at most `limit` bytes, naming the input limit when it is passed.
 fn read_at_most(reader: &mut impl Read, limit: u64) -> io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    reader
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(io::Error::new(
+    setting_file::read_at_most(reader, limit).map_err(|e| match e.kind() {
+        io::ErrorKind::FileTooLarge => io::Error::new(
             io::ErrorKind::FileTooLarge,
             format!(
                 "the input is larger than {} MiB, the most secretsubst reads",
                 MAX_INPUT_BYTES >> 20
             ),
-        ));
-    }
-    Ok(bytes)
+        ),
+        _ => e,
+    })
 }
 
 fn decode(name: String, bytes: Vec<u8>) -> Result<Source, String> {

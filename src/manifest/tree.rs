@@ -123,35 +123,18 @@ impl Tree {
 
     /// The value of `key` in a mapping node, following aliases.
     /// Keys merged in with `<<: *anchor` count too, as Kubernetes' YAML 1.1 reader merges them:
-    /// the map's own keys first (the last of repeated ones), then each merged map in order. Each
-    /// map is searched once, so repeated merges cost nothing.
+    /// the map's own keys first (the last of repeated ones), then each merged map in order.
     pub fn get<'a>(&'a self, node: &'a Node, key: &str) -> Option<&'a Node> {
-        let mut visited = HashSet::new();
-        let mut pending = vec![node];
-        while let Some(node) = pending.pop() {
-            let Node::Map(map) = self.resolve(node) else {
-                continue;
-            };
-            if !visited.insert(std::ptr::from_ref(map)) {
-                continue;
-            }
-            let named = |name: &str| {
-                map.entries
-                    .iter()
-                    .rev()
-                    .find(|(k, _)| self.is_key(k, name))
-                    .map(|(_, v)| self.resolve(v))
-            };
-            if let Some(value) = named(key).filter(|_| key != "<<") {
-                return Some(value);
-            }
-            match named("<<") {
-                Some(Node::Seq(sources)) => pending.extend(sources.iter().rev()),
-                Some(source) => pending.push(source),
-                None => {}
-            }
+        if key == "<<" {
+            return None;
         }
-        None
+        self.merge_order(node).find_map(|map| {
+            map.entries
+                .iter()
+                .rev()
+                .find(|(k, _)| self.is_key(k, key))
+                .map(|(_, v)| self.resolve(v))
+        })
     }
 
     /// A map's entries with merged keys included, each key once with the value that wins, in
@@ -159,32 +142,43 @@ impl Tree {
     pub fn entries<'a>(&'a self, node: &'a Node) -> Vec<(&'a Node, &'a Node)> {
         let mut out = Vec::new();
         let mut seen: HashSet<&str> = HashSet::new();
-        let mut visited = HashSet::new();
-        let mut pending = vec![node];
-        while let Some(node) = pending.pop() {
-            let Node::Map(map) = self.resolve(node) else {
-                continue;
-            };
-            if !visited.insert(std::ptr::from_ref(map)) {
-                continue;
-            }
-            let mut merged = None;
+        for map in self.merge_order(node) {
             for (key, value) in map.entries.iter().rev() {
-                if self.is_key(key, "<<") {
-                    merged.get_or_insert(value);
-                } else if let Node::Scalar(k) = self.resolve(key)
+                if let Node::Scalar(k) = self.resolve(key)
+                    && !self.is_key(key, "<<")
                     && seen.insert(&k.value)
                 {
                     out.push((key, value));
                 }
             }
-            match merged.map(|m| self.resolve(m)) {
-                Some(Node::Seq(sources)) => pending.extend(sources.iter().rev()),
-                Some(source) => pending.push(source),
-                None => {}
-            }
         }
         out
+    }
+
+    /// The maps whose keys `node` has, in order of precedence: itself, then each map merged in
+    /// (depth first, in the order written). Each map comes once, so repeated merges cost nothing,
+    /// and the walk keeps its own stack, so a long chain of merges cannot overflow the call stack.
+    fn merge_order<'a>(&'a self, node: &'a Node) -> impl Iterator<Item = &'a Map> {
+        let mut pending = vec![node];
+        let mut visited = HashSet::new();
+        std::iter::from_fn(move || {
+            while let Some(node) = pending.pop() {
+                let Node::Map(map) = self.resolve(node) else {
+                    continue;
+                };
+                if !visited.insert(std::ptr::from_ref(map)) {
+                    continue;
+                }
+                let merged = map.entries.iter().rev().find(|(k, _)| self.is_key(k, "<<"));
+                match merged.map(|(_, v)| self.resolve(v)) {
+                    Some(Node::Seq(sources)) => pending.extend(sources.iter().rev()),
+                    Some(source) => pending.push(source),
+                    None => {}
+                }
+                return Some(map);
+            }
+            None
+        })
     }
 
     /// Whether `key` is the scalar `name`; only a plain `<<` is a merge key.
@@ -250,12 +244,20 @@ fn parser_panic(text: &str) -> SyntaxError {
             tag[end..].starts_with(',')
         })
         .unwrap_or(0);
-    let before = &text[..at];
+    let (line, column) = position(text, at);
     SyntaxError {
-        line: before.matches('\n').count() + 1,
-        column: before.rsplit('\n').next().unwrap_or("").chars().count() + 1,
+        line,
+        column,
         problem: "the YAML parser cannot read this text (a tag followed by `,`?)".to_owned(),
     }
+}
+
+/// The 1-based line and column (in characters) of byte offset `at`.
+fn position(text: &str, at: usize) -> (usize, usize) {
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, column)
 }
 
 /// The error for text that libyaml's reader refuses: the first character YAML does not allow.
@@ -264,9 +266,7 @@ fn unreadable(text: &str) -> SyntaxError {
         .char_indices()
         .find(|(_, c)| !yaml_printable(*c))
         .unwrap_or((text.len(), '\0'));
-    let before = &text[..at];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    let (line, column) = position(text, at);
     SyntaxError {
         line,
         column,

@@ -15,8 +15,6 @@ use super::super::{BackendError, ErrorKind};
 
 /// Vault's own limit on a request body (`max_request_size`); no answer of a KV read is larger.
 const MAX_BODY: usize = 32 << 20;
-/// A `Retry-After` longer than this is not worth waiting for inside a plugin run.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 pub struct Transport {
     pub http: reqwest::Client,
@@ -109,9 +107,13 @@ fn header(name: &str, value: &str) -> Result<HeaderValue, BackendError> {
         (None, Ok(header)) => Ok(header),
         (bad, _) => Err(BackendError::new(
             ErrorKind::InvalidConfig,
+            // A control character names the problem; any other could be a character of the secret.
             match bad {
-                Some(c) => format!(
+                Some(c) if c.is_control() => format!(
                     "{name} holds the character {c:?}, which cannot be sent in an HTTP header"
+                ),
+                Some(_) => format!(
+                    "{name} holds a non-ASCII character, which cannot be sent in an HTTP header"
                 ),
                 None => format!("{name} cannot be sent in an HTTP header"),
             },
@@ -119,18 +121,8 @@ fn header(name: &str, value: &str) -> Result<HeaderValue, BackendError> {
     }
 }
 
-/// `Retry-After` in seconds (what Vault and its proxies send); an HTTP date is not honoured.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: f64 = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Duration::try_from_secs_f64(seconds)
-        .ok()
-        .map(|d| d.min(MAX_RETRY_AFTER))
+    super::super::retry_after(headers.get(RETRY_AFTER)?.to_str().ok()?)
 }
 
 /// The body, up to [`MAX_BODY`]; a failure while it arrives (a timeout, a reset) is transient.
@@ -190,7 +182,7 @@ fn refusal(code: u16, body: &[u8], what: &str) -> BackendError {
     BackendError::new(kind_of(code), format!("{code} {reason}: {what}{hint}"))
 }
 
-pub fn kind_of(code: u16) -> ErrorKind {
+fn kind_of(code: u16) -> ErrorKind {
     match code {
         404 => ErrorKind::NotFound,
         401 | 403 => ErrorKind::PermissionDenied,
@@ -255,23 +247,9 @@ fn reason(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     if parts.is_empty() {
-        parts.push(error.without_url_text());
+        parts.push(error.to_string());
     }
     parts.join(": ")
-}
-
-trait WithoutUrl {
-    fn without_url_text(&self) -> String;
-}
-
-impl WithoutUrl for reqwest::Error {
-    fn without_url_text(&self) -> String {
-        let mut text = self.to_string();
-        if let Some(url) = self.url() {
-            text = text.replace(&format!(" for url ({url})"), "");
-        }
-        text
-    }
 }
 
 #[cfg(test)]
