@@ -8,29 +8,151 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::pipeline;
+use crate::backend::Failure;
+use crate::manifest::pipeline;
 
 /// Longer lines are cut: a 100,000-character path must not make a 200 KB log line.
 const MAX_LINE: usize = 2000;
 /// Placeholders, paths and values quoted in a message keep this many characters.
 const MAX_EXCERPT: usize = 200;
 
+/// A problem found in a run, with where it is: the one error type the engine reports, and what
+/// `check --format json` prints. Every field but `cause` is optional, from most to least general.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: Option<String>,
+    /// 1-based index of the document in its file.
+    pub document: Option<usize>,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    /// The field path (`stringData.password`, `metadata.annotations['…']`).
+    pub field: Option<String>,
+    pub placeholder: Option<String>,
+    /// The placeholder sits in the base64-decoded value of a Secret field.
+    pub in_base64: bool,
+    pub cause: Cause,
+}
+
+/// Why: what a status column can be computed from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// The input is wrong: syntax, grammar, modifiers, annotations, kind rules.
+    Invalid(String),
+    /// The secret exists but has no such key.
+    MissingKey(String),
+    /// The backend failed for this secret; `note` says how the placeholder named it.
+    Backend {
+        failure: Failure,
+        note: Option<&'static str>,
+    },
+    /// Anything else: settings, set-up, a limit.
+    Other(String),
+}
+
+impl Diagnostic {
+    /// A diagnostic with no location.
+    pub fn new(cause: Cause) -> Diagnostic {
+        Diagnostic {
+            file: None,
+            document: None,
+            kind: None,
+            name: None,
+            field: None,
+            placeholder: None,
+            in_base64: false,
+            cause,
+        }
+    }
+
+    /// A diagnostic about a whole file.
+    pub fn in_file(file: &str, cause: Cause) -> Diagnostic {
+        Diagnostic {
+            file: Some(file.to_owned()),
+            ..Diagnostic::new(cause)
+        }
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Invalid(text) | Cause::MissingKey(text) | Cause::Other(text) => {
+                f.write_str(text)
+            }
+            Cause::Backend { failure, note } => {
+                write!(f, "{failure}")?;
+                match note {
+                    Some(note) => write!(f, " ({note})"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// `file: doc 2 (Secret/db): stringData.password: <path:…#pw>: cause`, each part when known.
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{file}: ")?;
+        }
+        if let Some(document) = self.document {
+            write!(f, "doc {document}")?;
+            match (&self.kind, &self.name) {
+                (Some(kind), Some(name)) => write!(f, " ({}/{})", excerpt(kind), excerpt(name))?,
+                (Some(kind), None) => write!(f, " ({})", excerpt(kind))?,
+                _ => {}
+            }
+            f.write_str(": ")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, "{}: ", excerpt(field))?;
+        }
+        if let Some(placeholder) = &self.placeholder {
+            f.write_str(&excerpt(placeholder))?;
+            if self.in_base64 {
+                f.write_str(" (in the base64-decoded value)")?;
+            }
+            f.write_str(": ")?;
+        }
+        write!(f, "{}", self.cause)
+    }
+}
+
 /// Several errors, reported together, one per line.
 #[derive(Debug)]
-pub struct Errors(pub Vec<String>);
+pub struct Errors(pub Vec<Diagnostic>);
 
 impl fmt::Display for Errors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.join("\n"))
+        for (i, diagnostic) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{diagnostic}")?;
+        }
+        Ok(())
     }
 }
 
 impl std::error::Error for Errors {}
 
+impl Errors {
+    /// Errors that are one line of text each, with no location of their own.
+    pub fn from_lines(lines: Vec<String>) -> Errors {
+        Errors(
+            lines
+                .into_iter()
+                .map(|line| Diagnostic::new(Cause::Other(line)))
+                .collect(),
+        )
+    }
+}
+
 /// The error text for stderr: every error on its own line, each prefixed with `error: `.
 pub fn render(err: &anyhow::Error) -> String {
     let lines = match err.downcast_ref::<Errors>() {
-        Some(Errors(lines)) => lines.clone(),
+        Some(Errors(diagnostics)) => diagnostics.iter().map(ToString::to_string).collect(),
         None => vec![format!("{err:#}")],
     };
     lines

@@ -9,7 +9,6 @@ pub mod deadline;
 pub mod error;
 pub mod logging;
 pub mod manifest;
-pub mod pipeline;
 pub mod placeholder;
 pub mod resolve;
 pub mod secret;
@@ -21,13 +20,13 @@ pub mod value;
 pub mod wait;
 
 use std::io::{self, Write};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{anyhow, bail};
 
 use cli::{Cli, Command, Generate};
-use config::{Config, Settings};
-use error::Errors;
+use config::{Config, Layer, Settings};
+use error::{Cause, Diagnostic, Errors};
 use manifest::input::Source;
 use manifest::{File, Output};
 use substitute::Rules;
@@ -88,30 +87,34 @@ fn load(args: &Generate) -> anyhow::Result<(Config, Vec<Source>, String)> {
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
     // The -c file beats the -s Secret; the environment beats both.
-    let mut sources = Vec::new();
+    let mut layers = Vec::new();
     if let Some(path) = &args.config_path {
-        sources.push(config::read_config_file(path)?);
+        layers.push(config::read_config_file(path)?);
     }
+    let flat = |layers: &[Layer]| layers.iter().map(|l| l.settings.clone()).collect();
     // The deadline starts now, so that the -s Secret read is bounded by it too.
-    let deadline = config::deadline(&Settings::merge(env.clone(), sources.clone()))?;
+    let deadline = config::deadline(&Settings::merge(env.clone(), flat(&layers)))?;
     if let Some(spec) = &args.secret_name {
-        sources.push(settings_secret::read(spec, &deadline)?);
+        layers.push(settings_secret::read(spec, &deadline)?);
     }
-    let mut config = Config::from_settings(Settings::merge(env, sources))?;
+    let mut config = Config::new(
+        Settings::merge(env, flat(&layers)),
+        config::profiles::merge(&layers),
+    )?;
     config.deadline = deadline;
     config.token_cache = !args.disable_token_cache;
     let (inputs, name) = match args.path.as_deref() {
         _ if !args.command.is_empty() => {
-            let source = pipeline::run(&args.command, &config.deadline)?;
+            let source = manifest::pipeline::run(&args.command, &config.deadline)?;
             let name = source.name.clone();
             (vec![source], name)
         }
         Some("-") | None => (
-            manifest::input::read("-", &config.deadline).map_err(Errors)?,
+            manifest::input::read("-", &config.deadline).map_err(Errors::from_lines)?,
             "<stdin>".to_owned(),
         ),
         Some(path) => (
-            manifest::input::read(path, &config.deadline).map_err(Errors)?,
+            manifest::input::read(path, &config.deadline).map_err(Errors::from_lines)?,
             path.to_owned(),
         ),
     };
@@ -139,8 +142,9 @@ impl Rendered<'_> {
     }
 }
 
-/// Substitutes the placeholders of `inputs`. `name` names the input in the empty-input error.
-/// Every error is reported: a file that does not parse hides none of the others' errors.
+/// Substitutes the placeholders of `inputs`: parse → collect → resolve → substitute. `name`
+/// names the input in the empty-input error. Every error is reported: a file that does not
+/// parse hides none of the others' errors.
 pub fn process<'a>(
     inputs: &'a [Source],
     config: &Config,
@@ -155,7 +159,7 @@ pub fn process<'a>(
         .collect();
     let rules = Rules {
         path_validation: config.path_validation.as_ref(),
-        backend: &config.backend_type,
+        profiles: &config.profiles,
     };
     let plan = substitute::collect(&files, &rules);
     let parsed = started.elapsed();
@@ -171,57 +175,43 @@ pub fn process<'a>(
         );
     }
     let fetch_started = Instant::now();
-    let unique = plan.refs.len();
-    let resolved = if plan.refs.is_empty() {
-        Ok(Default::default())
-    } else {
-        fetch(config, &plan)
-    };
-    let (fetched, requests) = match resolved {
+    let resolved = match resolve::resolve(config, &plan.refs) {
         Ok(resolved) => resolved,
         Err(e) => {
             errors.extend(plan.into_errors());
-            errors.push(format!("{e:#}"));
+            errors.push(Diagnostic::new(Cause::Other(format!("{e:#}"))));
             return Err(Errors(errors).into());
         }
     };
     let fetch = fetch_started.elapsed();
     let substitute_started = Instant::now();
-    let (documents, placeholders) = (plan.documents, plan.placeholders);
+    let (documents, placeholders, unique) = (plan.documents, plan.placeholders, plan.refs.len());
     let outputs = {
         let _waiting = wait::on("the substitution of the placeholders");
-        substitute::apply(plan, &fetched)
+        substitute::apply(plan, &resolved.secrets)
     };
+    if config.profiles.configured() {
+        for (origin, secrets, requests) in &resolved.profiles {
+            tracing::debug!("{origin}: unique secrets: {secrets}, backend requests: {requests}");
+        }
+    }
     tracing::debug!(
-        "documents: {documents}, placeholders: {placeholders}, unique secrets: {unique}, backend requests: {requests}, parse: {parsed:.1?}, fetch: {fetch:.1?}, substitute: {:.1?}",
+        "documents: {documents}, placeholders: {placeholders}, unique secrets: {unique}, backend requests: {}, parse: {parsed:.1?}, fetch: {fetch:.1?}, substitute: {:.1?}",
+        resolved.requests,
         substitute_started.elapsed()
     );
     match outputs {
-        Ok(outputs) if errors.is_empty() => Ok(Rendered { files, outputs }),
-        Ok(_) => Err(Errors(errors).into()),
+        Ok(outputs) if errors.is_empty() && resolved.errors.is_empty() => {
+            Ok(Rendered { files, outputs })
+        }
+        Ok(_) => {
+            errors.extend(resolved.errors);
+            Err(Errors(errors).into())
+        }
         Err(more) => {
             errors.extend(more);
+            errors.extend(resolved.errors);
             Err(Errors(errors).into())
         }
     }
-}
-
-/// Fetches every secret of `plan` from the configured backend, within the deadline.
-fn fetch(
-    config: &Config,
-    plan: &substitute::Plan<'_>,
-) -> anyhow::Result<(substitute::Fetched, usize)> {
-    let selected = backend::select(config)?;
-    let policy = resolve::Policy {
-        max_concurrency: config.max_concurrency,
-        max_retries: config.max_retries,
-        backoff: Duration::from_millis(250),
-        deadline: config.deadline,
-    };
-    let refs = plan.refs.clone();
-    let fallback = format!("the {} backend", selected.name);
-    let resolved = config
-        .deadline
-        .block_on(&fallback, resolve::resolve(&selected, refs, policy))??;
-    Ok((resolved.secrets, resolved.requests))
 }

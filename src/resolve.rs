@@ -1,145 +1,271 @@
-//! Fetches each unique secret once, concurrently with a bound, retrying transient failures.
-//! The only module that calls a backend.
+//! Resolution: builds the backends of the profiles in use, fetches each unique secret once,
+//! concurrently with each profile's bound, retrying transient failures, within the run
+//! deadline. The only module that sees both placeholders and backends.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt as _;
 
-use crate::backend::{BackendError, ErrorKind, Selected};
+use crate::backend::{self, Backend, BackendError, Context, ErrorKind, Failure, Origin};
+use crate::config::{self, Config, Profile};
 use crate::deadline::Deadline;
+use crate::error::{Cause, Diagnostic};
 use crate::secret::{SecretData, SecretRef};
+use crate::substitute::{Fetched, Unfetched};
 use crate::wait;
 
 /// No retry waits longer, whatever the server asks for or the backoff reaches.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+/// First retry delay; doubled for each further retry, plus up to 50 % jitter.
+const BACKOFF: Duration = Duration::from_millis(250);
 
-/// How hard to try.
+/// How hard to try one profile's backend.
 #[derive(Clone, Copy, Debug)]
 pub struct Policy {
     pub max_concurrency: usize,
     pub max_retries: u32,
-    /// First retry delay; doubled for each further retry, plus up to 50 % jitter.
     pub backoff: Duration,
     /// A retry that could not start before it is not made.
     pub deadline: Deadline,
 }
 
-/// The outcome for every requested secret. Errors are full messages (`vault: …`).
+/// The outcome for every requested secret.
+#[derive(Default)]
 pub struct Resolved {
-    pub secrets: HashMap<SecretRef, Result<Arc<SecretData>, String>>,
+    pub secrets: Fetched,
     /// Backend calls made, retries included.
     pub requests: usize,
+    /// Per profile used: its origin, unique secrets and requests.
+    pub profiles: Vec<(Origin, usize, usize)>,
+    /// Profiles that could not be built or logged in, one error each.
+    pub errors: Vec<Diagnostic>,
 }
 
-/// Logs in once, then fetches every secret of `refs`.
-pub async fn resolve(
-    selected: &Selected,
-    refs: BTreeSet<SecretRef>,
-    policy: Policy,
-) -> anyhow::Result<Resolved> {
+/// Fetches every secret of `refs`, each through its profile's backend, built on first use.
+pub fn resolve(config: &Config, refs: &BTreeSet<SecretRef>) -> anyhow::Result<Resolved> {
     if refs.is_empty() {
-        return Ok(Resolved {
-            secrets: HashMap::new(),
-            requests: 0,
-        });
+        return Ok(Resolved::default());
     }
+    let mut by_profile: BTreeMap<&str, Vec<SecretRef>> = BTreeMap::new();
+    for secret in refs {
+        by_profile
+            .entry(secret.profile.as_str())
+            .or_default()
+            .push(secret.clone());
+    }
+    let deadline = config.deadline;
+    let fallback = match by_profile.len() {
+        1 => format!(
+            "the {} backend",
+            origin(config, by_profile.keys().next().copied().unwrap_or_default())
+        ),
+        _ => "the backends".to_owned(),
+    };
+    let outcomes = deadline.block_on(
+        &fallback,
+        futures::future::join_all(
+            by_profile
+                .into_iter()
+                .map(|(name, refs)| profile_outcome(config, name, refs)),
+        ),
+    )?;
+    let mut resolved = Resolved::default();
+    for outcome in outcomes {
+        match outcome {
+            Ok((origin, fetched)) => {
+                resolved.requests += fetched.requests;
+                resolved
+                    .profiles
+                    .push((origin, fetched.secrets.len(), fetched.requests));
+                resolved.secrets.extend(fetched.secrets);
+            }
+            Err((refs, diagnostic)) => {
+                resolved.errors.push(diagnostic);
+                resolved
+                    .secrets
+                    .extend(refs.into_iter().map(|r| (r, Err(Unfetched::ProfileFailed))));
+            }
+        }
+    }
+    Ok(resolved)
+}
+
+fn origin(config: &Config, name: &str) -> Origin {
+    let profile = config.profiles.get(name);
+    Origin {
+        backend: profile
+            .and_then(|p| backend::find(&p.backend_type))
+            .map_or("", |t| t.name),
+        profile: name.to_owned(),
+        named: config.profiles.configured(),
+    }
+}
+
+/// What one profile's secrets resolved to, or why the profile could not be used.
+type Outcome = Result<(Origin, Fetched1), (Vec<SecretRef>, Diagnostic)>;
+
+/// The secrets of one profile and the requests they took.
+struct Fetched1 {
+    secrets: Fetched,
+    requests: usize,
+}
+
+async fn profile_outcome(config: &Config, name: &str, refs: Vec<SecretRef>) -> Outcome {
+    let origin = origin(config, name);
+    let set_up = |message: String| {
+        // Without profiles the message stays what it always was; with them it names the profile.
+        let text = match (origin.named, origin.backend.is_empty()) {
+            (false, _) => message,
+            (true, false) => format!("{origin}: {message}"),
+            (true, true) => format!("backend profile {name}: {message}"),
+        };
+        Diagnostic::new(Cause::Other(text))
+    };
+    let profile = config.profiles.get(name).expect("refs name configured profiles");
+    let built = build(config, profile).map_err(|e| set_up(format!("{e:#}")));
+    let (backend, policy) = match built {
+        Ok(built) => built,
+        Err(diagnostic) => return Err((refs, diagnostic)),
+    };
+    let backend = Profiled { origin, backend };
+    match fetch_all(&backend, refs.clone(), policy).await {
+        Ok(fetched) => Ok((backend.origin, fetched)),
+        Err(failure) => Err((refs, Diagnostic::new(Cause::Backend { failure, note: None }))),
+    }
+}
+
+/// The profile's backend and policy, from its own settings.
+fn build(config: &Config, profile: &Profile) -> anyhow::Result<(Arc<dyn Backend>, Policy)> {
+    let kind = backend::find(&profile.backend_type)
+        .ok_or_else(|| backend::unknown(&profile.backend_type))?;
+    let (max_concurrency, max_retries) = config::limits(&profile.settings)?;
+    let context = Context {
+        profile: &profile.name,
+        token_cache: config.token_cache,
+    };
+    let backend = kind.build(&profile.settings, &context)?;
+    tracing::debug!("{}: set up", origin(config, &profile.name));
+    Ok((
+        backend,
+        Policy {
+            max_concurrency,
+            max_retries,
+            backoff: BACKOFF,
+            deadline: config.deadline,
+        },
+    ))
+}
+
+/// A built backend and the name its errors go by.
+struct Profiled {
+    origin: Origin,
+    backend: Arc<dyn Backend>,
+}
+
+/// Logs in once, then fetches every secret of `refs` in the groups the backend chooses.
+async fn fetch_all(
+    profiled: &Profiled,
+    refs: Vec<SecretRef>,
+    policy: Policy,
+) -> Result<Fetched1, Failure> {
     // Logins are not counted: backends without one must not appear to make a request.
-    retry(selected, "login", policy, &mut 0, || {
-        selected.backend.login()
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("{}: login failed: {}", selected.name, hinted(&e)))?;
+    retry(profiled, "login", policy, &mut 0, || profiled.backend.login())
+        .await
+        .map_err(|e| {
+            let mut failure = Failure::new(&profiled.origin, None, &e);
+            failure.message = format!("login failed: {}", failure.message);
+            failure
+        })?;
     let requests = AtomicUsize::new(0);
-    let limit = selected.backend.batch_limit().max(1);
-    let refs: Vec<SecretRef> = refs.into_iter().collect();
-    let secrets = futures::stream::iter(refs.chunks(limit))
-        .map(|chunk| {
+    let groups = profiled.backend.batches(&refs).await;
+    let secrets = futures::stream::iter(groups)
+        .map(|group| {
             let requests = &requests;
+            let chunk: Vec<&SecretRef> = group.iter().map(|&i| &refs[i]).collect();
             async move {
                 let results = if chunk.len() == 1 {
-                    vec![fetch(selected, &chunk[0], policy, requests).await]
+                    vec![fetch(profiled, chunk[0], policy, requests).await]
                 } else {
-                    fetch_batch(selected, chunk, policy, requests).await
+                    fetch_batch(profiled, &chunk, policy, requests).await
                 };
                 chunk
-                    .iter()
-                    .cloned()
+                    .into_iter()
                     .zip(results)
                     .map(|(secret, result)| {
-                        (
-                            secret,
-                            result
-                                .map(Arc::new)
-                                .map_err(|e| describe(selected.name, &e)),
-                        )
+                        let result = result.map(Arc::new).map_err(|e| {
+                            Unfetched::Failed(Failure::new(
+                                &profiled.origin,
+                                Some(secret.to_string()),
+                                &e,
+                            ))
+                        });
+                        (secret.clone(), result)
                     })
                     .collect::<Vec<_>>()
             }
         })
         .buffer_unordered(policy.max_concurrency.max(1))
         .flat_map(futures::stream::iter)
-        .collect()
+        .collect::<HashMap<_, _>>()
         .await;
-    Ok(Resolved {
+    Ok(Fetched1 {
         secrets,
         requests: requests.into_inner(),
     })
 }
 
-/// One batch request; secrets that failed transiently are retried one by one.
+/// One batch request; secrets that failed transiently are retried one by one, concurrently.
 async fn fetch_batch(
-    selected: &Selected,
-    chunk: &[SecretRef],
+    profiled: &Profiled,
+    chunk: &[&SecretRef],
     policy: Policy,
     requests: &AtomicUsize,
 ) -> Vec<Result<SecretData, BackendError>> {
     let batch = {
         let _waiting = wait::on(format!(
             "{}: batch read of {} secrets ({}, …)",
-            selected.name,
+            profiled.origin,
             chunk.len(),
             chunk[0]
         ));
-        selected.backend.get_batch(chunk).await
+        profiled.backend.get_batch(chunk).await
     };
     requests.fetch_add(batch.requests, Ordering::Relaxed);
-    let mut results = Vec::with_capacity(chunk.len());
-    for (secret, result) in chunk.iter().zip(batch.results) {
-        results.push(match result {
+    let retried = chunk.iter().zip(batch.results).map(|(secret, result)| async move {
+        match result {
             Err(e) if e.kind == ErrorKind::Transient && policy.max_retries > 0 => {
-                tracing::debug!("{}: {secret}: {e}; retrying on its own", selected.name);
-                fetch(selected, secret, policy, requests).await
+                tracing::debug!("{}: {secret}: {e}; retrying on its own", profiled.origin);
+                fetch(profiled, secret, policy, requests).await
             }
             other => other,
-        });
-    }
-    results
+        }
+    });
+    futures::future::join_all(retried).await
 }
 
 async fn fetch(
-    selected: &Selected,
+    profiled: &Profiled,
     secret: &SecretRef,
     policy: Policy,
     requests: &AtomicUsize,
 ) -> Result<SecretData, BackendError> {
     let what = format!("read of {secret}");
     let mut made = 0;
-    let result = retry(selected, &what, policy, &mut made, || {
-        selected.backend.get(secret)
+    let result = retry(profiled, &what, policy, &mut made, || {
+        profiled.backend.get(secret)
     })
     .await;
     requests.fetch_add(made, Ordering::Relaxed);
     result
 }
-
 /// Runs `attempt` until it succeeds, fails for good, or has been retried `max_retries` times;
 /// waits what the server asked for (`Retry-After`) or an exponential backoff, but never past the
 /// deadline. `made` counts the attempts.
 async fn retry<T, F, Fut>(
-    selected: &Selected,
+    profiled: &Profiled,
     what: &str,
     policy: Policy,
     made: &mut usize,
@@ -153,7 +279,7 @@ where
     loop {
         *made += 1;
         let result = {
-            let _waiting = wait::on(format!("{}: {what}", selected.name));
+            let _waiting = wait::on(format!("{}: {what}", profiled.origin));
             attempt().await
         };
         match result {
@@ -169,10 +295,10 @@ where
                     e.retry_after = None;
                     return Err(e);
                 }
-                tracing::debug!("{}: {what}: {e}; retrying in {delay:?}", selected.name);
+                tracing::debug!("{}: {what}: {e}; retrying in {delay:?}", profiled.origin);
                 let _waiting = wait::on(format!(
                     "{}: the retry of {what} in {delay:?} after: {e}",
-                    selected.name
+                    profiled.origin
                 ));
                 tokio::time::sleep(delay).await;
                 retries += 1;
@@ -191,19 +317,6 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
     exponential.mul_f64(1.0 + fastrand::f64() / 2.0)
 }
 
-fn describe(backend: &str, e: &BackendError) -> String {
-    format!("{backend}: {}", hinted(e))
-}
-
-fn hinted(e: &BackendError) -> String {
-    match e.kind {
-        ErrorKind::PermissionDenied => {
-            format!("{e} (check the policy of the identity secretsubst logs in as)")
-        }
-        _ => e.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -212,15 +325,9 @@ mod tests {
     use tokio::sync::Barrier;
 
     use super::*;
-    use crate::backend::Backend;
 
     fn secret(path: &str) -> SecretRef {
-        SecretRef {
-            path: path.into(),
-            version: None,
-            kv_version: None,
-            namespace: None,
-        }
+        SecretRef::new(path, None)
     }
 
     fn policy(max_concurrency: usize) -> Policy {
@@ -232,9 +339,13 @@ mod tests {
         }
     }
 
-    fn selected(backend: impl Backend + 'static) -> Selected {
-        Selected {
-            name: "test",
+    fn selected(backend: impl Backend + 'static) -> Profiled {
+        Profiled {
+            origin: Origin {
+                backend: "test",
+                profile: "default".into(),
+                named: false,
+            },
             backend: Arc::new(backend),
         }
     }
@@ -260,7 +371,7 @@ mod tests {
         });
         let refs = (0..4).map(|i| secret(&format!("p{i}"))).collect();
         let resolved =
-            tokio::time::timeout(Duration::from_secs(10), resolve(&backend, refs, policy(4)))
+            tokio::time::timeout(Duration::from_secs(10), fetch_all(&backend, refs, policy(4)))
                 .await
                 .expect("all four fetches must be in flight at once")
                 .unwrap();
@@ -288,7 +399,7 @@ mod tests {
         let backend = selected(Flaky {
             failures: Mutex::new(vec![ErrorKind::Transient, ErrorKind::Transient]),
         });
-        let resolved = resolve(&backend, [secret("a")].into(), policy(1))
+        let resolved = fetch_all(&backend, vec![secret("a")], policy(1))
             .await
             .unwrap();
         assert_eq!(resolved.requests, 3);
@@ -300,12 +411,14 @@ mod tests {
         let backend = selected(Flaky {
             failures: Mutex::new(vec![ErrorKind::Transient; 3]),
         });
-        let resolved = resolve(&backend, [secret("a")].into(), policy(1))
+        let resolved = fetch_all(&backend, vec![secret("a")], policy(1))
             .await
             .unwrap();
         assert_eq!(resolved.requests, 3);
-        let err = resolved.secrets[&secret("a")].as_ref().unwrap_err();
-        assert_eq!(err, "test: boom (gave up after retrying)");
+        let Err(Unfetched::Failed(err)) = &resolved.secrets[&secret("a")] else {
+            panic!("the read must fail");
+        };
+        assert_eq!(err.to_string(), "test: boom (gave up after retrying)");
     }
 
     #[tokio::test]
@@ -314,7 +427,7 @@ mod tests {
             let backend = selected(Flaky {
                 failures: Mutex::new(vec![kind]),
             });
-            let resolved = resolve(&backend, [secret("a")].into(), policy(1))
+            let resolved = fetch_all(&backend, vec![secret("a")], policy(1))
                 .await
                 .unwrap();
             assert_eq!(resolved.requests, 1);

@@ -9,18 +9,30 @@ use crate::value::Value;
 /// One secret to fetch: the unit of deduplication, so each is fetched once per run.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SecretRef {
+    /// The profile whose backend reads it (`default` for the flat settings).
+    pub profile: String,
     pub path: String,
     pub version: Option<String>,
-    /// From the `avp.kubernetes.io/kv-version` annotation; `None` lets the backend decide.
-    pub kv_version: Option<KvVersion>,
-    /// From the `avp.kubernetes.io/namespace` annotation (Vault namespaces).
-    pub namespace: Option<String>,
+    /// The annotations this profile's backend declares as its options, by name
+    /// (`kv-version` → `2`); the backend interprets them.
+    pub options: BTreeMap<&'static str, String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum KvVersion {
-    V1,
-    V2,
+impl SecretRef {
+    /// A secret of the default profile without options.
+    pub fn new(path: &str, version: Option<&str>) -> SecretRef {
+        SecretRef {
+            profile: crate::config::DEFAULT_PROFILE.to_owned(),
+            path: path.to_owned(),
+            version: version.map(str::to_owned),
+            options: BTreeMap::new(),
+        }
+    }
+
+    /// The value of option `name`, if the manifest set it.
+    pub fn option(&self, name: &str) -> Option<&str> {
+        self.options.get(name).map(String::as_str)
+    }
 }
 
 /// The keys of one secret. A key whose value is null counts as missing, as in AVP.

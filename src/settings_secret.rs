@@ -1,8 +1,7 @@
 //! `-s [NS:]NAME`: settings from a Kubernetes Secret, read through the Kubernetes API with the
 //! pod's service account (or a kubeconfig outside a cluster).
 
-use std::collections::BTreeMap;
-
+use crate::config::Layer;
 use crate::deadline::Deadline;
 
 /// AVP's default namespace for `-s NAME`.
@@ -20,7 +19,9 @@ pub fn parse(spec: &str) -> (&str, &str) {
 /// The Secret's `data` as settings (keys upper-cased, as for a config file), read before the
 /// deadline.
 #[cfg(feature = "kubernetes")]
-pub fn read(spec: &str, deadline: &Deadline) -> anyhow::Result<BTreeMap<String, String>> {
+pub fn read(spec: &str, deadline: &Deadline) -> anyhow::Result<Layer> {
+    use std::collections::BTreeMap;
+
     use anyhow::{Context as _, anyhow};
     use k8s_openapi::api::core::v1::Secret;
     use kube::Api;
@@ -48,16 +49,22 @@ pub fn read(spec: &str, deadline: &Deadline) -> anyhow::Result<BTreeMap<String, 
             })
     })??;
     let mut settings = BTreeMap::new();
+    let mut backends = BTreeMap::new();
     for (key, value) in secret.data.unwrap_or_default() {
         let value = String::from_utf8(value.0)
             .with_context(|| format!("{what}: key {key} is not UTF-8 text"))?;
-        settings.insert(key.to_uppercase(), value);
+        // The profiles, as YAML text: `backends: {aws-prod: {AVP_TYPE: …}}` without the key.
+        if key.eq_ignore_ascii_case(crate::config::profiles::BACKENDS_KEY) {
+            backends = crate::config::parse_backends(&what, &value)?;
+        } else {
+            settings.insert(key.to_uppercase(), value);
+        }
     }
-    Ok(settings)
+    Ok(Layer { settings, backends })
 }
 
 #[cfg(not(feature = "kubernetes"))]
-pub fn read(_spec: &str, _deadline: &Deadline) -> anyhow::Result<BTreeMap<String, String>> {
+pub fn read(_spec: &str, _deadline: &Deadline) -> anyhow::Result<Layer> {
     anyhow::bail!("-s: this build of secretsubst was made without Kubernetes support")
 }
 

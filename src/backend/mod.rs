@@ -1,5 +1,8 @@
-//! Secret backends: the `Backend` trait, neutral error kinds, and the registry that picks one
-//! from `AVP_TYPE`. Only backends do I/O towards secret stores.
+//! Secret backends: the `Backend` trait, neutral error kinds, and the registry of backend types.
+//! Only backends do I/O towards secret stores; each lives in its own folder.
+//!
+//! Adding a backend is one folder (its `Service` implementation, typed settings and client) and
+//! one row in [`REGISTRY`].
 
 #[cfg(feature = "aws")]
 mod aws;
@@ -9,10 +12,11 @@ mod vault;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::config::Config;
+use crate::config::Settings;
 use crate::secret::{SecretData, SecretRef};
 
 #[async_trait]
@@ -25,13 +29,14 @@ pub trait Backend: Send + Sync {
     /// Fetches every key of one secret.
     async fn get(&self, secret: &SecretRef) -> Result<SecretData, BackendError>;
 
-    /// How many secrets one `get_batch` call may fetch; 1 for backends without a batch API.
-    fn batch_limit(&self) -> usize {
-        1
+    /// How to read `secrets`: groups of indexes into it, each read by one [`Backend::get_batch`]
+    /// call (groups of one by [`Backend::get`]). Backends without a batch API read each alone.
+    async fn batches(&self, secrets: &[SecretRef]) -> Vec<Vec<usize>> {
+        (0..secrets.len()).map(|i| vec![i]).collect()
     }
 
     /// Fetches several secrets with as few requests as the backend's API allows.
-    async fn get_batch(&self, secrets: &[SecretRef]) -> Batch {
+    async fn get_batch(&self, secrets: &[&SecretRef]) -> Batch {
         let results = futures::future::join_all(secrets.iter().map(|s| self.get(s))).await;
         Batch {
             requests: results.len(),
@@ -56,20 +61,21 @@ pub enum ErrorKind {
     Unexpected,
 }
 
-/// A backend failure. The message names what failed, never a secret value.
+/// A backend failure as the backend reports it. The message names what failed, never a secret
+/// value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BackendError {
     pub kind: ErrorKind,
     pub message: String,
     /// How long the server asked to wait before a retry (`Retry-After`).
-    pub retry_after: Option<std::time::Duration>,
+    pub retry_after: Option<Duration>,
 }
 
 /// A `Retry-After` header in seconds (what Vault, AWS and their proxies send); an HTTP date is
 /// not honoured. The resolver caps the wait.
-pub fn retry_after(value: &str) -> Option<std::time::Duration> {
+pub fn retry_after(value: &str) -> Option<Duration> {
     let seconds: f64 = value.trim().parse().ok()?;
-    std::time::Duration::try_from_secs_f64(seconds).ok()
+    Duration::try_from_secs_f64(seconds).ok()
 }
 
 impl BackendError {
@@ -90,22 +96,134 @@ impl fmt::Display for BackendError {
 
 impl std::error::Error for BackendError {}
 
-/// A configured backend and the name its errors are prefixed with.
-pub struct Selected {
-    pub name: &'static str,
-    pub backend: Arc<dyn Backend>,
+/// Which backend an error came from: its type and, when profiles are configured, its profile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The `AVP_TYPE` (`vault`), or `""` when the profile has none.
+    pub backend: &'static str,
+    pub profile: String,
+    /// Whether the profile is named in messages (only when profiles are configured).
+    pub named: bool,
 }
 
-type Constructor = fn(&Config) -> anyhow::Result<Arc<dyn Backend>>;
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let backend = if self.backend.is_empty() {
+            "backend"
+        } else {
+            self.backend
+        };
+        match self.named {
+            true => write!(f, "{backend} ({})", self.profile),
+            false => f.write_str(backend),
+        }
+    }
+}
 
-/// Every implemented backend, by its `AVP_TYPE` name.
-const REGISTRY: &[(&str, Constructor)] = &[
+/// A failure as the engine reports it: the backend's error with where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: ErrorKind,
+    pub origin: Origin,
+    /// The secret read (`secret/data/app (version 2)`); `None` for a login or the set-up.
+    pub path: Option<String>,
+    /// What failed, with a hint where one helps.
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(origin: &Origin, path: Option<String>, source: &BackendError) -> Failure {
+        let message = match source.kind {
+            ErrorKind::PermissionDenied => {
+                format!("{source} (check the policy of the identity secretsubst logs in as)")
+            }
+            _ => source.to_string(),
+        };
+        Failure {
+            kind: source.kind,
+            origin: origin.clone(),
+            path,
+            message,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.origin, self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// An annotation a backend reads per manifest (`avp.kubernetes.io/kv-version`): it becomes part
+/// of the [`SecretRef`]s of that backend, so secrets read with other options are fetched apart.
+pub struct BackendOption {
+    /// The annotation's name after `avp.kubernetes.io/`.
+    pub name: &'static str,
+    /// Why a value cannot be used; checked for every manifest that carries the annotation.
+    pub check: fn(&str) -> Result<(), String>,
+}
+
+/// What building a backend may depend on besides its settings.
+pub struct Context<'a> {
+    /// The profile's name, so that its cached credentials are its own.
+    pub profile: &'a str,
+    /// Whether credentials may be cached between runs (off with `--disable-token-cache`).
+    pub token_cache: bool,
+}
+
+/// One backend type, as its folder implements it (opendal's builder discipline).
+pub trait Service {
+    /// The `AVP_TYPE` value.
+    const TYPE: &'static str;
+    /// The annotations it reads.
+    const OPTIONS: &'static [BackendOption] = &[];
+    /// How a key absent from a secret is named in errors.
+    const MISSING: &'static str = "missing value";
+    /// Its typed settings; `Debug` must redact credentials.
+    type Settings: fmt::Debug;
+
+    /// Reads the profile's keys; the only place a backend looks at settings.
+    fn parse(settings: &Settings) -> anyhow::Result<Self::Settings>;
+
+    fn build(settings: Self::Settings, context: &Context<'_>) -> anyhow::Result<Arc<dyn Backend>>;
+}
+
+/// A registry row: a backend type with its options and constructor.
+pub struct Type {
+    pub name: &'static str,
+    pub options: &'static [BackendOption],
+    pub missing: &'static str,
+    build: fn(&Settings, &Context<'_>) -> anyhow::Result<Arc<dyn Backend>>,
+}
+
+impl Type {
+    pub fn build(&self, settings: &Settings, context: &Context<'_>) -> anyhow::Result<Arc<dyn Backend>> {
+        (self.build)(settings, context)
+    }
+}
+
+const fn row<S: Service>() -> Type {
+    Type {
+        name: S::TYPE,
+        options: S::OPTIONS,
+        missing: S::MISSING,
+        build: |settings, context| S::build(S::parse(settings)?, context),
+    }
+}
+
+/// Every implemented backend type.
+const REGISTRY: &[Type] = &[
     #[cfg(feature = "aws")]
-    ("awssecretsmanager", aws::build),
-    ("file", file::build),
+    row::<aws::Aws>(),
+    row::<file::ValuesFile>(),
     #[cfg(feature = "vault")]
-    ("vault", vault::build),
+    row::<vault::Vault>(),
 ];
+
+/// Types this build was made without (cargo features).
+const COMPILED_OUT: &[&str] = &["awssecretsmanager", "vault"];
 
 /// AVP's backend names that secretsubst does not implement yet.
 const PLANNED: &[&str] = &[
@@ -120,29 +238,45 @@ const PLANNED: &[&str] = &[
     "delineasecretserver",
 ];
 
-/// Builds the backend named by `AVP_TYPE`.
-pub fn select(config: &Config) -> anyhow::Result<Selected> {
-    let wanted = config.backend_type.as_str();
+/// The registry row of `AVP_TYPE` value `name`, if implemented.
+pub fn find(name: &str) -> Option<&'static Type> {
+    REGISTRY.iter().find(|t| t.name == name)
+}
+
+/// Every option some backend declares, each once, in registry order.
+pub fn all_options() -> impl Iterator<Item = &'static BackendOption> {
+    REGISTRY
+        .iter()
+        .flat_map(|t| t.options)
+        .enumerate()
+        .filter(|(i, o)| {
+            !REGISTRY
+                .iter()
+                .flat_map(|t| t.options)
+                .take(*i)
+                .any(|p| p.name == o.name)
+        })
+        .map(|(_, o)| o)
+}
+
+/// Why `AVP_TYPE` value `wanted` names no implemented backend.
+pub fn unknown(wanted: &str) -> anyhow::Error {
     if wanted.is_empty() {
         // AVP's wording, so users' searches still match, with what it leaves out.
-        anyhow::bail!(
+        return anyhow::anyhow!(
             "Must provide a supported Vault Type, received nothing: AVP_TYPE is not set (valid types: {})",
             supported()
         );
     }
-    if let Some((name, build)) = REGISTRY.iter().find(|(name, _)| *name == wanted) {
-        return Ok(Selected {
-            name,
-            backend: build(config)?,
-        });
-    }
-    if ["awssecretsmanager", "vault"].contains(&wanted) {
-        anyhow::bail!("AVP_TYPE {wanted}: this build of secretsubst was made without that backend");
+    if COMPILED_OUT.contains(&wanted) {
+        return anyhow::anyhow!(
+            "AVP_TYPE {wanted}: this build of secretsubst was made without that backend"
+        );
     }
     if PLANNED.contains(&wanted) {
-        anyhow::bail!("AVP_TYPE {wanted} is not supported by this version of secretsubst");
+        return anyhow::anyhow!("AVP_TYPE {wanted} is not supported by this version of secretsubst");
     }
-    anyhow::bail!(
+    anyhow::anyhow!(
         "Must provide a supported Vault Type, received {wanted} (valid types: {})",
         supported()
     )
@@ -151,7 +285,7 @@ pub fn select(config: &Config) -> anyhow::Result<Selected> {
 fn supported() -> String {
     REGISTRY
         .iter()
-        .map(|(name, _)| *name)
+        .map(|t| t.name)
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -2,6 +2,7 @@
 //! with byte spans, and writing the output with only the edited scalars changed.
 
 pub mod input;
+pub mod pipeline;
 pub mod rewrite;
 pub mod scalar;
 pub mod split;
@@ -13,6 +14,8 @@ use std::io::{self, Write};
 use input::Source;
 use split::{Chunk, Split};
 use tree::Tree;
+
+use crate::error::{Cause, Diagnostic};
 
 /// One input file split into documents.
 pub struct File<'a> {
@@ -29,19 +32,19 @@ pub enum Output<'a> {
 }
 
 /// Splits `source` into documents.
-pub fn split(source: &Source) -> Result<File<'_>, String> {
+pub fn split(source: &Source) -> Result<File<'_>, Diagnostic> {
     let name = source.name.as_str();
-    let split = split::split(&source.text).map_err(|e| format!("{name}: {e}"))?;
+    let split = split::split(&source.text)
+        .map_err(|e| Diagnostic::in_file(name, Cause::Invalid(e.to_string())))?;
     Ok(File { name, split })
 }
 
 impl File<'_> {
-    /// Parses one chunk; `index` is the document's 1-based position, for the error.
-    pub fn parse(&self, chunk: &Chunk<'_>, index: usize) -> Result<Option<Tree>, String> {
+    /// Parses one chunk; the error says what is wrong where in the file.
+    pub fn parse(&self, chunk: &Chunk<'_>) -> Result<Option<Tree>, String> {
         Tree::parse(chunk.body).map_err(|e| {
             format!(
-                "{}: doc {index}: invalid {} at line {} column {}: {}",
-                self.name,
+                "invalid {} at line {} column {}: {}",
                 if self.split.json { "JSON" } else { "YAML" },
                 chunk.line + e.line - 1,
                 e.column,
@@ -125,9 +128,9 @@ mod tests {
     fn syntax_errors_name_file_document_and_file_line() {
         let src = source("kind: A\n---\nkind: B\nx: [\n");
         let file = split(&src).unwrap();
-        let err = file.parse(&file.split.chunks[1], 2).unwrap_err();
+        let err = file.parse(&file.split.chunks[1]).unwrap_err();
         assert!(
-            err.starts_with("app.yaml: doc 2: invalid YAML at line 5 column 1: "),
+            err.starts_with("invalid YAML at line 5 column 1: "),
             "{err}"
         );
     }

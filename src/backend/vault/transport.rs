@@ -11,7 +11,8 @@ use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use rustify::endpoint::Endpoint;
 use url::Url;
 
-use super::super::{BackendError, ErrorKind};
+use super::classify::{reason, refusal};
+use crate::backend::{BackendError, ErrorKind};
 
 /// Vault's own limit on a request body (`max_request_size`); no answer of a KV read is larger.
 const MAX_BODY: usize = 32 << 20;
@@ -122,7 +123,7 @@ fn header(name: &str, value: &str) -> Result<HeaderValue, BackendError> {
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    super::super::retry_after(headers.get(RETRY_AFTER)?.to_str().ok()?)
+    crate::backend::retry_after(headers.get(RETRY_AFTER)?.to_str().ok()?)
 }
 
 /// The body, up to [`MAX_BODY`]; a failure while it arrives (a timeout, a reset) is transient.
@@ -148,108 +149,6 @@ async fn read_body(mut response: reqwest::Response, what: &str) -> Result<Vec<u8
             }
         }
     }
-}
-
-/// A non-2xx answer as an error: Vault's own error strings (`{"errors": […]}`) and the status,
-/// never the rest of the body.
-fn refusal(code: u16, body: &[u8], what: &str) -> BackendError {
-    #[derive(serde::Deserialize)]
-    struct Errors {
-        #[serde(default)]
-        errors: Vec<String>,
-    }
-    let errors = serde_json::from_slice::<Errors>(body)
-        .map(|e| e.errors)
-        .unwrap_or_default();
-    let reason = errors
-        .iter()
-        .flat_map(|e| e.lines())
-        .map(|l| l.trim().trim_start_matches("* ").trim())
-        .filter(|l| {
-            !l.is_empty() && !l.ends_with("error occurred:") && !l.ends_with("errors occurred:")
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
-    let reason = if reason.is_empty() {
-        status_text(code).to_owned()
-    } else {
-        reason
-    };
-    let hint = match code {
-        404 => deleted_hint(body),
-        _ => String::new(),
-    };
-    BackendError::new(kind_of(code), format!("{code} {reason}: {what}{hint}"))
-}
-
-fn kind_of(code: u16) -> ErrorKind {
-    match code {
-        404 => ErrorKind::NotFound,
-        401 | 403 => ErrorKind::PermissionDenied,
-        408 | 429 | 500..=599 => ErrorKind::Transient,
-        _ => ErrorKind::InvalidConfig,
-    }
-}
-
-fn status_text(code: u16) -> &'static str {
-    match code {
-        400 => "bad request",
-        401 | 403 => "permission denied",
-        404 => "not found",
-        408 => "request timeout",
-        429 => "too many requests",
-        503 => "service unavailable (sealed or in standby?)",
-        500..=599 => "server error",
-        _ => "error",
-    }
-}
-
-/// Vault answers a read of a deleted or destroyed KV v2 version with 404 and the version's
-/// metadata; say so rather than "not found".
-fn deleted_hint(body: &[u8]) -> String {
-    let metadata = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|body| body.pointer("/data/metadata").cloned());
-    let Some(metadata) = metadata else {
-        return String::new();
-    };
-    if metadata
-        .get("destroyed")
-        .and_then(serde_json::Value::as_bool)
-        == Some(true)
-    {
-        return " (this version was destroyed: pin another version)".to_owned();
-    }
-    match metadata
-        .get("deletion_time")
-        .and_then(serde_json::Value::as_str)
-    {
-        Some(time) if !time.is_empty() => {
-            format!(" (this version was deleted at {time}: undelete it or pin another version)")
-        }
-        _ => String::new(),
-    }
-}
-
-/// A reqwest error as one line: its chain (connection refused, TLS failure, timeout), without
-/// the URL it names.
-fn reason(error: &reqwest::Error) -> String {
-    let mut parts = Vec::new();
-    if error.is_timeout() {
-        parts.push("timed out (VAULT_CLIENT_TIMEOUT)".to_owned());
-    }
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p: &String| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    if parts.is_empty() {
-        parts.push(error.to_string());
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]
@@ -295,37 +194,6 @@ mod tests {
             err.message,
             "the Vault token holds the character '\\n', which cannot be sent in an HTTP header"
         );
-    }
-
-    #[test]
-    fn vault_error_lists_become_one_line() {
-        let e = refusal(
-            403,
-            br#"{"errors":["1 error occurred:\n\t* permission denied\n\n"]}"#,
-            "secret/data/app",
-        );
-        assert_eq!(e.kind, ErrorKind::PermissionDenied);
-        assert_eq!(e.message, "403 permission denied: secret/data/app");
-        let e = refusal(502, b"<html>proxy</html>", "x");
-        assert_eq!(
-            (e.kind, e.message.as_str()),
-            (ErrorKind::Transient, "502 server error: x")
-        );
-    }
-
-    #[test]
-    fn deleted_versions_are_named_as_such() {
-        let body = br#"{"data":{"data":null,"metadata":{"deletion_time":"2026-01-01T00:00:00Z","destroyed":false}}}"#;
-        assert_eq!(
-            deleted_hint(body),
-            " (this version was deleted at 2026-01-01T00:00:00Z: undelete it or pin another version)"
-        );
-        let body = br#"{"data":{"data":null,"metadata":{"deletion_time":"","destroyed":true}}}"#;
-        assert_eq!(
-            deleted_hint(body),
-            " (this version was destroyed: pin another version)"
-        );
-        assert_eq!(deleted_hint(br#"{"errors":[]}"#), "");
     }
 
     #[test]

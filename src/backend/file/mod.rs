@@ -10,28 +10,46 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use async_trait::async_trait;
 
-use super::{Backend, BackendError, ErrorKind};
-use crate::config::Config;
+use super::{Backend, BackendError, Context, ErrorKind, Service};
+use crate::config::Settings;
 use crate::manifest::tree::join_surrogate_escapes;
 use crate::secret::{SecretData, SecretRef};
 use crate::value::Value;
 
-pub struct FileBackend {
-    secrets: BTreeMap<String, SecretData>,
+/// The `file` backend type.
+pub struct ValuesFile;
+
+/// Its one setting.
+#[derive(Debug)]
+pub struct FileSettings {
+    /// `AVP_VALUES_FILE`.
+    path: String,
 }
 
-pub fn build(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
-    let Some(path) = config
-        .settings
-        .get("AVP_VALUES_FILE")
-        .filter(|p| !p.is_empty())
-    else {
-        bail!("AVP_VALUES_FILE must be set when AVP_TYPE is file");
-    };
-    let text = crate::setting_file::read_to_string(path, crate::setting_file::MAX_VALUES)
-        .with_context(|| format!("values file {path}: cannot read"))?;
-    let secrets = parse(&text).with_context(|| format!("values file {path}"))?;
-    Ok(Arc::new(FileBackend { secrets }))
+impl Service for ValuesFile {
+    const TYPE: &'static str = "file";
+    type Settings = FileSettings;
+
+    fn parse(settings: &Settings) -> anyhow::Result<FileSettings> {
+        match settings.get("AVP_VALUES_FILE") {
+            Some(path) => Ok(FileSettings {
+                path: path.to_owned(),
+            }),
+            None => bail!("AVP_VALUES_FILE must be set when AVP_TYPE is file"),
+        }
+    }
+
+    fn build(settings: FileSettings, _: &Context<'_>) -> anyhow::Result<Arc<dyn Backend>> {
+        let path = &settings.path;
+        let text = crate::setting_file::read_to_string(path, crate::setting_file::MAX_VALUES)
+            .with_context(|| format!("values file {path}: cannot read"))?;
+        let secrets = parse(&text).with_context(|| format!("values file {path}"))?;
+        Ok(Arc::new(FileBackend { secrets }))
+    }
+}
+
+struct FileBackend {
+    secrets: BTreeMap<String, SecretData>,
 }
 
 /// Parses without serde's typed errors, which would quote the offending (secret) value. A JSON
@@ -130,12 +148,7 @@ mod tests {
     use super::*;
 
     fn secret(path: &str, version: Option<&str>) -> SecretRef {
-        SecretRef {
-            path: path.into(),
-            version: version.map(Into::into),
-            kv_version: None,
-            namespace: None,
-        }
+        SecretRef::new(path, version)
     }
 
     async fn get(

@@ -1,0 +1,141 @@
+//! AWS SDK failures as neutral error kinds.
+
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+
+use crate::backend::{BackendError, ErrorKind};
+
+/// Maps an SDK failure to a neutral kind; the message names the secret and AWS's error code.
+pub fn classify<E>(error: &SdkError<E>, what: &str) -> BackendError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match error {
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or("Unknown");
+            let message = service.err().message().unwrap_or_default();
+            let status = service.raw().status().as_u16();
+            let mut e = error_for(code, message, what);
+            if (status >= 500 || status == 429) && e.kind == ErrorKind::Unexpected {
+                e.kind = ErrorKind::Transient;
+            }
+            e.retry_after = service
+                .raw()
+                .headers()
+                .get("retry-after")
+                .and_then(crate::backend::retry_after);
+            e
+        }
+        // The answer broke off or could not be read: worth another try.
+        SdkError::ResponseError(_) => BackendError::new(
+            ErrorKind::Transient,
+            format!(
+                "the answer of Secrets Manager for {what} could not be read: {}",
+                aws_smithy_chain(error)
+            ),
+        ),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => BackendError::new(
+            ErrorKind::Transient,
+            format!(
+                "cannot reach Secrets Manager for {what}: {}",
+                aws_smithy_chain(error)
+            ),
+        ),
+        SdkError::ConstructionFailure(_) => BackendError::new(
+            ErrorKind::InvalidConfig,
+            format!(
+                "cannot build the request for {what}: {}",
+                aws_smithy_chain(error)
+            ),
+        ),
+        _ => BackendError::new(
+            ErrorKind::Unexpected,
+            format!("unexpected response for {what}"),
+        ),
+    }
+}
+
+pub fn error_for(code: &str, message: &str, what: &str) -> BackendError {
+    let kind = match code {
+        "ResourceNotFoundException" => ErrorKind::NotFound,
+        "AccessDeniedException"
+        | "AccessDenied"
+        | "UnrecognizedClientException"
+        | "ExpiredTokenException"
+        | "InvalidSignatureException" => ErrorKind::PermissionDenied,
+        "ThrottlingException"
+        | "TooManyRequestsException"
+        | "InternalServiceError"
+        | "InternalFailure"
+        | "ServiceUnavailable" => ErrorKind::Transient,
+        "InvalidRequestException"
+            if message.contains("deleted") || message.contains("deletion") =>
+        {
+            ErrorKind::NotFound
+        }
+        "InvalidParameterException" | "InvalidRequestException" | "ValidationException" => {
+            ErrorKind::InvalidConfig
+        }
+        _ => ErrorKind::Unexpected,
+    };
+    // Some endpoints repeat the code in the message and wrap it with runs of spaces.
+    let message = message
+        .rsplit_once(" operation: ")
+        .map_or(message, |(_, rest)| rest)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message = message.trim_end_matches('.');
+    BackendError::new(kind, format!("{code}: {what}: {message}"))
+}
+
+/// The error and its sources, one line (connection refused, timeouts): no request content.
+fn aws_smithy_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_map_to_kinds() {
+        assert_eq!(
+            error_for("ResourceNotFoundException", "x.", "db").kind,
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            error_for("AccessDeniedException", "x", "db").kind,
+            ErrorKind::PermissionDenied
+        );
+        assert_eq!(
+            error_for("ThrottlingException", "x", "db").kind,
+            ErrorKind::Transient
+        );
+        let deleted = error_for(
+            "InvalidRequestException",
+            "secret is marked for deletion.",
+            "db",
+        );
+        assert_eq!(deleted.kind, ErrorKind::NotFound);
+        assert_eq!(
+            deleted.message,
+            "InvalidRequestException: db: secret is marked for deletion"
+        );
+        let wrapped = error_for(
+            "InvalidRequestException",
+            "An error occurred (InvalidRequestException) when calling the GetSecretValue operation: You tried to   perform it on a deleted secret",
+            "db",
+        );
+        assert_eq!(
+            wrapped.message,
+            "InvalidRequestException: db: You tried to perform it on a deleted secret"
+        );
+    }
+}
