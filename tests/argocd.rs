@@ -3,10 +3,11 @@
 
 mod support;
 
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use support::kube::KubeServer;
 use support::output::{stderr, stdout};
+use support::run::Run;
 
 const VALUES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/values.yaml");
 const INPUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/apps/json/app.json");
@@ -16,16 +17,10 @@ const USER: &str = "orders-svc-s3cr3t-appuser";
 
 /// Runs the binary with a cleared environment plus `env`, from the crate root.
 fn run(env: &[(&str, &str)], args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_secretsubst"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+    Run::new(args)
         .env("HOME", "/nonexistent")
-        .envs(env.iter().copied())
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::null())
+        .envs(env)
         .output()
-        .expect("cannot run secretsubst")
 }
 
 /// A render command printing `text`, as `helm template` would.
@@ -221,13 +216,12 @@ fn a_render_outlasting_argocd_exec_timeout_is_stopped_with_a_clear_error() {
 #[test]
 fn a_non_utf8_environment_variable_is_ignored_not_fatal() {
     use std::os::unix::ffi::OsStrExt as _;
-    let out = Command::new(env!("CARGO_BIN_EXE_secretsubst"))
-        .env_clear()
+    let out = Run::new(["generate", INPUT])
+        .env_remove("PATH")
+        .env_remove("HOME")
         .env("NOT_UTF8", std::ffi::OsStr::from_bytes(b"\xff"))
-        .envs(FILE_BACKEND)
-        .args(["generate", INPUT])
-        .output()
-        .unwrap();
+        .envs(&FILE_BACKEND)
+        .output();
     assert!(out.status.success(), "{}", stderr(&out));
 }
 

@@ -2,8 +2,7 @@
 //! loopback port and names in `SECRETSUBST_TEST_MOTO_URL`. Every run passes static credentials,
 //! a region and `AWS_EC2_METADATA_DISABLED`, so the SDK never looks beyond loopback.
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 mod support;
 
@@ -11,6 +10,7 @@ use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_secretsmanager::primitives::Blob;
 use support::output::{assert_failure, assert_output, stderr};
+use support::run::Run;
 
 fn moto() -> String {
     std::env::var("SECRETSUBST_TEST_MOTO_URL")
@@ -83,28 +83,14 @@ fn generate_in(
     input: &str,
     extra: &[&str],
 ) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_secretsubst"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
+    Run::generate(input)
+        .home(home)
         .env("AVP_TYPE", "awssecretsmanager")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_ENDPOINT_URL", moto())
-        .envs(env.iter().copied())
-        .args(["generate", "-"])
+        .envs(env)
         .args(extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+        .output()
 }
 
 const REGION: [(&str, &str); 1] = [("AWS_REGION", "us-east-1")];

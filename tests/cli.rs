@@ -1,19 +1,21 @@
 //! Integration tests that run the real `secretsubst` binary on the fixtures in `testdata/`.
 //!
-//! Every run starts from a cleared environment (only `PATH`) plus the values-file backend, with the
-//! crate root as working directory, so that messages name the relative `testdata/...` paths and
-//! the snapshots are stable. Expected output and error text live in `tests/snapshots/`.
+//! Every run starts from a cleared environment (only `PATH`, and `HOME` in an empty temporary
+//! directory) plus the values-file backend, with the crate root as working directory, so that
+//! messages name the relative `testdata/...` paths and the snapshots are stable. Expected output
+//! and error text live in `tests/snapshots/`.
+
+mod support;
 
 use std::collections::BTreeSet;
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use base64::Engine as _;
 use serde::Deserialize as _;
 use serde_yaml::Value;
+use support::run::{CRATE_ROOT, Run};
 
-const CRATE_ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const VALUES_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/values.yaml");
 const VERBOSE: &str = "--verbose-sensitive-output";
 
@@ -21,55 +23,22 @@ const VERBOSE: &str = "--verbose-sensitive-output";
 // Running the binary
 // ---------------------------------------------------------------------------------------------
 
-/// The binary with an empty environment (except `PATH`), run from the crate root.
-fn bare_command() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_secretsubst"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .current_dir(CRATE_ROOT);
-    cmd
-}
-
 /// The binary with the values-file backend configured, plus `env` (which may override it).
-fn command(env: &[(&str, &str)]) -> Command {
-    let mut cmd = bare_command();
-    cmd.env("AVP_TYPE", "file")
+fn command(args: &[&str], env: &[(&str, &str)]) -> Run {
+    Run::new(args)
+        .env("AVP_TYPE", "file")
         .env("AVP_VALUES_FILE", VALUES_FILE)
-        .envs(env.iter().copied());
-    cmd
+        .envs(env)
 }
 
-/// Runs `cmd` with `args`, feeding `stdin` (or nothing: stdin is closed) and capturing the rest.
-fn output(mut cmd: Command, args: &[&str], stdin: Option<&str>) -> Output {
-    cmd.args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("cannot start secretsubst");
-    // A separate writer, so that a child writing before it has read all its input cannot block us.
-    let writer = stdin.map(|text| {
-        let mut pipe = child.stdin.take().expect("stdin is piped");
-        let text = text.to_owned();
-        std::thread::spawn(move || pipe.write_all(text.as_bytes()))
-    });
-    let out = child
-        .wait_with_output()
-        .expect("secretsubst did not finish");
-    if let Some(writer) = writer {
-        writer
-            .join()
-            .expect("stdin writer panicked")
-            .expect("cannot write stdin");
-    }
-    out
-}
-
+/// Runs with `args` and `env`, feeding `stdin` (or nothing: stdin is closed).
 fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
-    output(command(env), args, stdin)
+    let run = command(args, env);
+    match stdin {
+        Some(input) => run.stdin(input),
+        None => run,
+    }
+    .output()
 }
 
 fn stdout(out: &Output) -> String {
@@ -423,10 +392,9 @@ impl ErrorCase {
     }
 
     fn run(&self, extra_args: &[&str]) -> Output {
-        let path = self.path();
-        let mut args = vec!["generate", path.as_str()];
-        args.extend_from_slice(extra_args);
-        run(&args, self.env, None)
+        command(&["generate", &self.path()], self.env)
+            .args(extra_args)
+            .output()
     }
 }
 
@@ -725,7 +693,7 @@ fn manifests_without_placeholders_need_no_backend() {
         "# no placeholder here\n",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: plain\ndata:\n  mode: '0640'\n",
     );
-    let out = output(bare_command(), &["generate", "-"], Some(input));
+    let out = Run::generate(input).output();
     assert_exit_code(&out, 0);
     assert_eq!(stdout(&out), input);
 }

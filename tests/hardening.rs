@@ -11,6 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::output::{assert_failure, assert_output, stderr, stdout};
+use support::run::Run;
 
 const VALUES: &str = r#"
 app:
@@ -49,33 +50,18 @@ impl Env {
         path.display().to_string()
     }
 
-    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_secretsubst"));
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+    /// The binary on the values file, from the directory, plus `env` (which may override it).
+    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        Run::new(args)
             .env("AVP_TYPE", "file")
             .env("AVP_VALUES_FILE", self.path("values.yaml"))
-            .envs(env.iter().copied())
-            .args(args)
-            .current_dir(self.dir.path());
-        cmd
+            .envs(env)
+            .dir(self.dir.path())
     }
 
     /// Runs with `stdin` as input (`generate -`).
     fn run(&self, stdin: &str, env: &[(&str, &str)]) -> Output {
-        let mut child = self
-            .command(&["generate", "-"], env)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start secretsubst");
-        let mut pipe = child.stdin.take().unwrap();
-        let text = stdin.to_owned();
-        let writer = std::thread::spawn(move || pipe.write_all(text.as_bytes()));
-        let out = child.wait_with_output().unwrap();
-        writer.join().unwrap().unwrap();
-        out
+        self.command(&["generate", "-"], env).stdin(stdin).output()
     }
 }
 
@@ -330,7 +316,7 @@ fn a_broken_link_in_the_app_directory_is_an_error() {
     let env = Env::new();
     env.write("app/a.yaml", "kind: A\nx: <path:app#user>\n");
     std::os::unix::fs::symlink(env.path("gone.yaml"), env.path("app/b.yaml")).unwrap();
-    let out = env.command(&["generate", "app"], &[]).output().unwrap();
+    let out = env.command(&["generate", "app"], &[]).output();
     assert_eq!(
         one_error_line(&out),
         "error: app/b.yaml: a broken symbolic link (its target does not exist)\n"
@@ -345,8 +331,8 @@ fn a_reader_that_closes_stdout_early_makes_the_run_fail() {
         "p".repeat(1 << 20)
     );
     let path = env.write("big.yaml", &doc);
-    let mut child = env
-        .command(&["generate", &path], &[])
+    let (mut cmd, _home) = env.command(&["generate", &path], &[]).command();
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -391,8 +377,10 @@ fn sigterm_ends_the_run_at_once_naming_what_it_waited_for() {
     for (signal, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
         let marker = env.path(&format!("child-of-{name}"));
         let script = format!("(sleep 2; touch '{}') & sleep 30", marker.display());
-        let child = env
+        let (mut cmd, _home) = env
             .command(&["generate", "--", "sh", "-c", &script], &[])
+            .command();
+        let child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -418,7 +406,7 @@ fn errors_of_every_file_are_reported_even_when_one_does_not_parse() {
     env.write("app/a.yaml", "kind: A\n---foo\n");
     env.write("app/b.yaml", "kind: B\nx: <path:app#nope>\n");
     env.write("app/c.yaml", "kind: C\na: 1\nb: 2\nc: x\0y\n");
-    let out = env.command(&["generate", "app"], &[]).output().unwrap();
+    let out = env.command(&["generate", "app"], &[]).output();
     let err = assert_failure(&out, &["admin"]);
     assert_eq!(
         err,
@@ -438,7 +426,7 @@ fn removing_eighty_thousand_missing_fields_finishes() {
         doc.push_str(&format!("  k{i}: <path:app#missing>\n"));
     }
     let path = env.write("big.yaml", &doc);
-    let out = env.command(&["generate", &path], &[]).output().unwrap();
+    let out = env.command(&["generate", &path], &[]).output();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).ends_with("stringData:\n  keep: admin\n"));
 }

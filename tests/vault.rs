@@ -6,10 +6,11 @@ mod support;
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::json;
 use support::output::{assert_failure, assert_output, stderr};
+use support::run::Run;
 use support::vault::{Policy, VaultServer};
 
 const ROOT: &str = "root-token-s3cr3t";
@@ -40,27 +41,13 @@ fn generate_at(
     input: &str,
     extra: &[&str],
 ) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_secretsubst"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
+    Run::generate(input)
+        .home(home)
         .env("AVP_TYPE", "vault")
         .env("VAULT_ADDR", addr)
-        .envs(env.iter().copied())
-        .arg("generate")
-        .arg("-")
+        .envs(env)
         .args(extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("cannot start secretsubst");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+        .output()
 }
 
 fn app_server() -> support::vault::Builder {

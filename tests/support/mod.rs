@@ -3,4 +3,5 @@
 
 pub mod kube;
 pub mod output;
+pub mod run;
 pub mod vault;
