@@ -155,7 +155,7 @@ pub fn process<'a>(
     let mut errors = Vec::new();
     let files: Vec<File<'a>> = inputs
         .iter()
-        .filter_map(|source| manifest::split(source).map_err(|e| errors.push(e)).ok())
+        .filter_map(|source| manifest::split(source).map_err(|e| errors.push(*e)).ok())
         .collect();
     let rules = Rules {
         path_validation: config.path_validation.as_ref(),

@@ -60,7 +60,10 @@ pub fn resolve(config: &Config, refs: &BTreeSet<SecretRef>) -> anyhow::Result<Re
     let fallback = match by_profile.len() {
         1 => format!(
             "the {} backend",
-            origin(config, by_profile.keys().next().copied().unwrap_or_default())
+            origin(
+                config,
+                by_profile.keys().next().copied().unwrap_or_default()
+            )
         ),
         _ => "the backends".to_owned(),
     };
@@ -124,7 +127,10 @@ async fn profile_outcome(config: &Config, name: &str, refs: Vec<SecretRef>) -> O
         };
         Diagnostic::new(Cause::Other(text))
     };
-    let profile = config.profiles.get(name).expect("refs name configured profiles");
+    let profile = config
+        .profiles
+        .get(name)
+        .expect("refs name configured profiles");
     let built = build(config, profile).map_err(|e| set_up(format!("{e:#}")));
     let (backend, policy) = match built {
         Ok(built) => built,
@@ -133,7 +139,13 @@ async fn profile_outcome(config: &Config, name: &str, refs: Vec<SecretRef>) -> O
     let backend = Profiled { origin, backend };
     match fetch_all(&backend, refs.clone(), policy).await {
         Ok(fetched) => Ok((backend.origin, fetched)),
-        Err(failure) => Err((refs, Diagnostic::new(Cause::Backend { failure, note: None }))),
+        Err(failure) => Err((
+            refs,
+            Diagnostic::new(Cause::Backend {
+                failure,
+                note: None,
+            }),
+        )),
     }
 }
 
@@ -172,13 +184,15 @@ async fn fetch_all(
     policy: Policy,
 ) -> Result<Fetched1, Failure> {
     // Logins are not counted: backends without one must not appear to make a request.
-    retry(profiled, "login", policy, &mut 0, || profiled.backend.login())
-        .await
-        .map_err(|e| {
-            let mut failure = Failure::new(&profiled.origin, None, &e);
-            failure.message = format!("login failed: {}", failure.message);
-            failure
-        })?;
+    retry(profiled, "login", policy, &mut 0, || {
+        profiled.backend.login()
+    })
+    .await
+    .map_err(|e| {
+        let mut failure = Failure::new(&profiled.origin, None, &e);
+        failure.message = format!("login failed: {}", failure.message);
+        failure
+    })?;
     let requests = AtomicUsize::new(0);
     let groups = profiled.backend.batches(&refs).await;
     let secrets = futures::stream::iter(groups)
@@ -234,15 +248,18 @@ async fn fetch_batch(
         profiled.backend.get_batch(chunk).await
     };
     requests.fetch_add(batch.requests, Ordering::Relaxed);
-    let retried = chunk.iter().zip(batch.results).map(|(secret, result)| async move {
-        match result {
-            Err(e) if e.kind == ErrorKind::Transient && policy.max_retries > 0 => {
-                tracing::debug!("{}: {secret}: {e}; retrying on its own", profiled.origin);
-                fetch(profiled, secret, policy, requests).await
+    let retried = chunk
+        .iter()
+        .zip(batch.results)
+        .map(|(secret, result)| async move {
+            match result {
+                Err(e) if e.kind == ErrorKind::Transient && policy.max_retries > 0 => {
+                    tracing::debug!("{}: {secret}: {e}; retrying on its own", profiled.origin);
+                    fetch(profiled, secret, policy, requests).await
+                }
+                other => other,
             }
-            other => other,
-        }
-    });
+        });
     futures::future::join_all(retried).await
 }
 
@@ -370,11 +387,13 @@ mod tests {
             barrier: Barrier::new(4),
         });
         let refs = (0..4).map(|i| secret(&format!("p{i}"))).collect();
-        let resolved =
-            tokio::time::timeout(Duration::from_secs(10), fetch_all(&backend, refs, policy(4)))
-                .await
-                .expect("all four fetches must be in flight at once")
-                .unwrap();
+        let resolved = tokio::time::timeout(
+            Duration::from_secs(10),
+            fetch_all(&backend, refs, policy(4)),
+        )
+        .await
+        .expect("all four fetches must be in flight at once")
+        .unwrap();
         assert_eq!(resolved.requests, 4);
         assert!(resolved.secrets.values().all(Result::is_ok));
     }

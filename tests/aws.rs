@@ -6,66 +6,10 @@ use std::process::Output;
 
 mod support;
 
-use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_secretsmanager::primitives::Blob;
 use support::output::{assert_failure, assert_output, stderr};
 use support::run::Run;
 
-fn moto() -> String {
-    std::env::var("SECRETSUBST_TEST_MOTO_URL")
-        .expect("the AWS tests need moto: run the suite with .ci/test, which starts it")
-}
-
-/// A Secrets Manager client for moto in `region`, to set up secrets.
-fn admin(region: &str) -> Client {
-    let config = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region.to_owned()))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .endpoint_url(moto())
-        .build();
-    Client::from_conf(config)
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Creates a secret (string or binary) and returns its ARN.
-fn create(region: &str, name: &str, string: Option<&str>, binary: Option<&[u8]>) -> String {
-    runtime().block_on(async {
-        let out = admin(region)
-            .create_secret()
-            .name(name)
-            .set_secret_string(string.map(str::to_owned))
-            .set_secret_binary(binary.map(Blob::new))
-            .send()
-            .await
-            .unwrap();
-        out.arn().unwrap().to_owned()
-    })
-}
-
-/// Adds a version with `stages` (AWSCURRENT when empty) and returns its version id.
-fn put(name: &str, value: &str, stages: &[&str]) -> String {
-    runtime().block_on(async {
-        let out = admin("us-east-1")
-            .put_secret_value()
-            .secret_id(name)
-            .secret_string(value)
-            .set_version_stages(
-                (!stages.is_empty()).then(|| stages.iter().map(|s| (*s).to_owned()).collect()),
-            )
-            .send()
-            .await
-            .unwrap();
-        out.version_id().unwrap().to_owned()
-    })
-}
+use support::moto::{admin, create, put, runtime, url as moto};
 
 fn generate(env: &[(&str, &str)], input: &str, extra: &[&str]) -> Output {
     let home = tempfile::tempdir().unwrap();

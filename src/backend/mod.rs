@@ -199,7 +199,11 @@ pub struct Type {
 }
 
 impl Type {
-    pub fn build(&self, settings: &Settings, context: &Context<'_>) -> anyhow::Result<Arc<dyn Backend>> {
+    pub fn build(
+        &self,
+        settings: &Settings,
+        context: &Context<'_>,
+    ) -> anyhow::Result<Arc<dyn Backend>> {
         (self.build)(settings, context)
     }
 }
@@ -274,7 +278,9 @@ pub fn unknown(wanted: &str) -> anyhow::Error {
         );
     }
     if PLANNED.contains(&wanted) {
-        return anyhow::anyhow!("AVP_TYPE {wanted} is not supported by this version of secretsubst");
+        return anyhow::anyhow!(
+            "AVP_TYPE {wanted} is not supported by this version of secretsubst"
+        );
     }
     anyhow::anyhow!(
         "Must provide a supported Vault Type, received {wanted} (valid types: {})",

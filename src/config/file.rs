@@ -178,11 +178,7 @@ fn key_text(origin: &str, key: &serde_yaml::Value) -> Result<String, ConfigError
     }
 }
 
-fn setting_text(
-    origin: &str,
-    key: &str,
-    value: &serde_yaml::Value,
-) -> Result<String, ConfigError> {
+fn setting_text(origin: &str, key: &str, value: &serde_yaml::Value) -> Result<String, ConfigError> {
     scalar_text(value).ok_or_else(|| ConfigError::NotScalar {
         origin: origin.to_owned(),
         key: key.to_owned(),
@@ -362,10 +358,7 @@ mod tests {
     #[test]
     fn yml_extension_in_any_case_is_yaml() {
         let (_dir, path) = file("config.YML", "avp_type: vault\n");
-        assert_eq!(
-            flat(&path).unwrap(),
-            map(&[("AVP_TYPE", "vault")])
-        );
+        assert_eq!(flat(&path).unwrap(), map(&[("AVP_TYPE", "vault")]));
     }
 
     #[test]

@@ -235,7 +235,9 @@ pub enum ConfigError {
         key: String,
         found: &'static str,
     },
-    #[error("{origin}: settings {first:?} and {second:?} are the same (names are case-insensitive)")]
+    #[error(
+        "{origin}: settings {first:?} and {second:?} are the same (names are case-insensitive)"
+    )]
     DuplicateKey {
         origin: String,
         first: String,

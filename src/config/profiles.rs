@@ -11,7 +11,10 @@ pub const DEFAULT_PROFILE: &str = "default";
 pub const BACKENDS_KEY: &str = "backends";
 /// AWS ARNs start with `arn:`, so a profile of that name would capture them.
 const RESERVED: &[(&str, &str)] = &[
-    (DEFAULT_PROFILE, "it names the default backend (the flat settings)"),
+    (
+        DEFAULT_PROFILE,
+        "it names the default backend (the flat settings)",
+    ),
     ("arn", "AWS ARNs start with arn:"),
 ];
 const MAX_NAME: usize = 63;
@@ -47,7 +50,10 @@ impl Profiles {
     pub fn new(settings: Settings, backends: Backends) -> Result<Profiles, ConfigError> {
         super::limits(&settings)?;
         let mut by_name = BTreeMap::new();
-        by_name.insert(DEFAULT_PROFILE.to_owned(), Profile::new(DEFAULT_PROFILE, settings));
+        by_name.insert(
+            DEFAULT_PROFILE.to_owned(),
+            Profile::new(DEFAULT_PROFILE, settings),
+        );
         for (name, map) in backends {
             let profile = Profile::new(&name, Settings::from_map(map));
             by_name.insert(name, profile);
@@ -157,7 +163,17 @@ mod tests {
         for good in ["a", "aws-prod", "team-2", &"x".repeat(63)] {
             assert_eq!(check_name(good), Ok(()), "{good}");
         }
-        for bad in ["", "-a", "a-", "Aws", "a_b", "a.b", "a:b", "ä", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "Aws",
+            "a_b",
+            "a.b",
+            "a:b",
+            "ä",
+            &"x".repeat(64),
+        ] {
             let err = check_name(bad).unwrap_err();
             assert!(err.contains("is not a valid profile name"), "{bad}: {err}");
         }
@@ -185,7 +201,10 @@ mod tests {
         assert_eq!((profile.name.as_str(), rest), ("aws", "db/creds"));
         assert_eq!(some.prefix("default:x").unwrap().0.name, "default");
         assert!(some.prefix("vault:x").is_none());
-        assert!(some.prefix("arn:aws:secretsmanager:eu-west-1:1:secret:x").is_none());
+        assert!(
+            some.prefix("arn:aws:secretsmanager:eu-west-1:1:secret:x")
+                .is_none()
+        );
         assert_eq!(some.names(), "default, aws");
     }
 

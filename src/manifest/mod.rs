@@ -32,10 +32,10 @@ pub enum Output<'a> {
 }
 
 /// Splits `source` into documents.
-pub fn split(source: &Source) -> Result<File<'_>, Diagnostic> {
+pub fn split(source: &Source) -> Result<File<'_>, Box<Diagnostic>> {
     let name = source.name.as_str();
     let split = split::split(&source.text)
-        .map_err(|e| Diagnostic::in_file(name, Cause::Invalid(e.to_string())))?;
+        .map_err(|e| Box::new(Diagnostic::in_file(name, Cause::Invalid(e.to_string()))))?;
     Ok(File { name, split })
 }
 

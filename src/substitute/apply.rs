@@ -6,7 +6,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::{DocPlan, Diag, Field, Generic, Plan, Slot, annotations};
+use super::{Diag, DocPlan, Field, Generic, Plan, Slot, annotations};
 use crate::backend::Failure;
 use crate::error::{Cause, Diagnostic, excerpt};
 use crate::manifest::Output;
@@ -76,7 +76,9 @@ fn rewrite_document(
         Err(e) => {
             errors.push(Diag {
                 at: (doc.file, doc.chunk, 0),
-                diagnostic: doc.place.diagnostic(None, None, Cause::Other(e.to_string())),
+                diagnostic: doc
+                    .place
+                    .diagnostic(None, None, Cause::Other(e.to_string())),
             });
             None
         }

@@ -17,8 +17,8 @@ use crate::manifest::tree::{Node, Style, Tree};
 use crate::manifest::{File, Output};
 use crate::placeholder::{Mode, Placeholder};
 use crate::secret::SecretRef;
-pub use apply::{Fetched, Unfetched, apply};
 use annotations::{Annotations, Scope, string_value};
+pub use apply::{Fetched, Unfetched, apply};
 
 /// Settings that shape collection.
 pub struct Rules<'a> {
@@ -57,7 +57,12 @@ struct Place {
 }
 
 impl Place {
-    fn diagnostic(&self, field: Option<&str>, placeholder: Option<&str>, cause: Cause) -> Diagnostic {
+    fn diagnostic(
+        &self,
+        field: Option<&str>,
+        placeholder: Option<&str>,
+        cause: Cause,
+    ) -> Diagnostic {
         Diagnostic {
             file: Some(self.file.clone()),
             document: Some(self.document),
@@ -72,7 +77,9 @@ impl Place {
 
     /// `file: doc 2 (Secret/db)`, for notices.
     fn label(&self) -> String {
-        let full = self.diagnostic(None, None, Cause::Other(String::new())).to_string();
+        let full = self
+            .diagnostic(None, None, Cause::Other(String::new()))
+            .to_string();
         full.trim_end_matches(": ").to_owned()
     }
 }
@@ -237,7 +244,9 @@ impl<'f> Plan<'f> {
                 .and_then(string_value)
         };
         place.kind = Some(kind.to_owned());
-        place.name = name("name").or_else(|| name("generateName")).map(str::to_owned);
+        place.name = name("name")
+            .or_else(|| name("generateName"))
+            .map(str::to_owned);
         let annotations = Annotations::read(&tree, metadata, &place.label());
         if annotations.is_set(annotations::IGNORE) {
             return Output::Keep;
@@ -270,7 +279,10 @@ impl<'f> Plan<'f> {
                         excerpt(name),
                         rules.profiles.names()
                     );
-                    self.error(at, invalid(annotations::field(annotations::BACKEND), reason));
+                    self.error(
+                        at,
+                        invalid(annotations::field(annotations::BACKEND), reason),
+                    );
                     return Output::Keep;
                 }
             },

@@ -132,7 +132,9 @@ impl<'f> Walker<'_, 'f, '_> {
                 }
             }
             Target::Generic { .. } => match self.generic {
-                Generic::Secret(secret) => (Some(secret.clone()), annotations::missing(scope.profile)),
+                Generic::Secret(secret) => {
+                    (Some(secret.clone()), annotations::missing(scope.profile))
+                }
                 _ => (None, annotations::missing(scope.profile)),
             },
         };
@@ -169,4 +171,3 @@ fn decode_base64(text: &str) -> Option<String> {
     let bytes = value::decode_base64(text).ok().filter(|b| !b.is_empty())?;
     String::from_utf8(bytes).ok()
 }
-

@@ -2,6 +2,9 @@
 #![allow(dead_code)]
 
 pub mod kube;
+#[cfg(feature = "aws")]
+pub mod moto;
 pub mod output;
+pub mod proxy;
 pub mod run;
 pub mod vault;

@@ -11,12 +11,22 @@ where
 {
     match error {
         SdkError::ServiceError(service) => {
-            let code = service.err().code().unwrap_or("Unknown");
-            let message = service.err().message().unwrap_or_default();
             let status = service.raw().status().as_u16();
-            let mut e = error_for(code, message, what);
-            if (status >= 500 || status == 429) && e.kind == ErrorKind::Unexpected {
-                e.kind = ErrorKind::Transient;
+            // An answer without a JSON error (a proxy's, or an emulator's XML) has no code: its
+            // status still says what happened.
+            let code = match service.err().code() {
+                Some(code) => code.to_owned(),
+                None => format!("HTTP {status}"),
+            };
+            let message = service.err().message().unwrap_or_default();
+            let mut e = error_for(&code, message, what);
+            if e.kind == ErrorKind::Unexpected {
+                e.kind = match status {
+                    401 | 403 => ErrorKind::PermissionDenied,
+                    404 => ErrorKind::NotFound,
+                    429 | 500..=599 => ErrorKind::Transient,
+                    _ => ErrorKind::Unexpected,
+                };
             }
             e.retry_after = service
                 .raw()
@@ -85,7 +95,10 @@ pub fn error_for(code: &str, message: &str, what: &str) -> BackendError {
         .collect::<Vec<_>>()
         .join(" ");
     let message = message.trim_end_matches('.');
-    BackendError::new(kind, format!("{code}: {what}: {message}"))
+    match message.is_empty() {
+        true => BackendError::new(kind, format!("{code}: {what}")),
+        false => BackendError::new(kind, format!("{code}: {what}: {message}")),
+    }
 }
 
 /// The error and its sources, one line (connection refused, timeouts): no request content.

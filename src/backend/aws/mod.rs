@@ -173,7 +173,9 @@ impl Backend for AwsBackend {
         let mut groups = Vec::new();
         for (i, secret) in secrets.iter().enumerate() {
             match self.region_of(&secret.path).await {
-                Ok(region) if secret.version.is_none() => by_region.entry(region).or_default().push(i),
+                Ok(region) if secret.version.is_none() => {
+                    by_region.entry(region).or_default().push(i)
+                }
                 _ => groups.push(vec![i]),
             }
         }

@@ -50,7 +50,9 @@ impl Service for Vault {
             name: NAMESPACE,
             // It becomes an HTTP header: a line break there would split the request.
             check: |value| match value.chars().find(|c| c.is_control()) {
-                Some(c) => Err(format!("a namespace cannot hold the control character {c:?}")),
+                Some(c) => Err(format!(
+                    "a namespace cannot hold the control character {c:?}"
+                )),
                 None => Ok(()),
             },
         },

@@ -1,0 +1,349 @@
+//! One behaviour suite for every backend: the same cases, with the same inputs and the same
+//! expected output, run against the values file, the in-repo Vault test server and moto (AWS
+//! Secrets Manager). Each backend holds the same secrets:
+//!
+//! - `app`: `user` (a string), `n` (a number), `flag` (a boolean), `cfg` (a map with a list);
+//! - `versioned`: `pw`, first `old-s3cr3t`, then `new-s3cr3t`.
+//!
+//! A values file has no access control and no transient failures, so the denied and transient
+//! cases run against Vault and AWS only. A later backend joins by adding its fixture and one
+//! `suite!` line.
+
+mod support;
+
+use std::process::Output;
+
+use serde_json::json;
+use support::output::{assert_failure, assert_output, stderr};
+use support::run::Run;
+use support::vault::{Policy, VaultServer};
+
+/// Every value stored; none may reach stderr.
+const VALUES: &[&str] = &["admin-s3cr3t", "old-s3cr3t", "new-s3cr3t", "denied-s3cr3t"];
+const VERBOSE: &str = "--verbose-sensitive-output";
+
+/// A backend holding the standard secrets, and what its placeholders and errors look like.
+struct Fixture {
+    /// `AVP_TYPE`, which prefixes its errors.
+    backend: &'static str,
+    env: Vec<(String, String)>,
+    /// What a placeholder puts before a secret's name (`secret/data/` on Vault).
+    prefix: String,
+    /// The pin of the first version of `versioned`.
+    first_version: &'static str,
+    /// How a missing key is named.
+    missing: &'static str,
+    /// What the backend's error says for a secret that does not exist.
+    not_found: &'static str,
+    /// Servers and files, kept for the runs.
+    _guards: Vec<Box<dyn std::any::Any>>,
+}
+
+impl Fixture {
+    /// `generate -` on `input` with the backend's settings, verbose; whatever the outcome, no
+    /// value reaches stderr.
+    fn run(&self, input: &str) -> Output {
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let out = Run::generate(&input.replace("{p}", &self.prefix))
+            .envs(&env)
+            .arg(VERBOSE)
+            .output();
+        let err = stderr(&out);
+        for value in VALUES {
+            assert!(!err.contains(value), "stderr leaks {value:?}: {err}");
+        }
+        out
+    }
+
+    /// Asserts a failure whose one error line is `want` (with `{p}` for the prefix).
+    fn assert_error(&self, out: &Output, want: &str) {
+        let err = assert_failure(out, VALUES);
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+        assert_eq!(errors, [want.replace("{p}", &self.prefix)], "{err}");
+    }
+}
+
+fn values_file() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("values.yaml");
+    std::fs::write(
+        &file,
+        "app:\n  user: admin-s3cr3t\n  n: 3\n  flag: true\n  cfg: {a: [1, x]}\n\
+         versioned:\n  pw: new-s3cr3t\n\"versioned#1\":\n  pw: old-s3cr3t\n",
+    )
+    .unwrap();
+    Fixture {
+        backend: "file",
+        env: vec![
+            ("AVP_TYPE".into(), "file".into()),
+            ("AVP_VALUES_FILE".into(), file.display().to_string()),
+        ],
+        prefix: String::new(),
+        first_version: "1",
+        missing: "missing value",
+        not_found: "not found in the values file",
+        _guards: vec![Box::new(dir)],
+    }
+}
+
+const ROOT: &str = "root-token-s3cr3t";
+const READER: &str = "reader-token-s3cr3t";
+
+fn vault_server() -> VaultServer {
+    VaultServer::builder()
+        .kv2("secret")
+        .put(
+            "secret/app",
+            json!({"user": "admin-s3cr3t", "n": 3, "flag": true, "cfg": {"a": [1, "x"]}}),
+        )
+        .put("secret/versioned", json!({"pw": "old-s3cr3t"}))
+        .put("secret/versioned", json!({"pw": "new-s3cr3t"}))
+        .put("secret/denied", json!({"k": "denied-s3cr3t"}))
+        .token(ROOT, Policy::Root)
+        .token(
+            READER,
+            Policy::Read(vec![
+                "secret/data/app".into(),
+                "sys/internal/ui/mounts".into(),
+            ]),
+        )
+        .start()
+}
+
+fn vault_with(server: VaultServer, token: &str) -> Fixture {
+    Fixture {
+        backend: "vault",
+        env: vec![
+            ("AVP_TYPE".into(), "vault".into()),
+            ("VAULT_ADDR".into(), server.addr()),
+            ("AVP_AUTH_TYPE".into(), "token".into()),
+            ("VAULT_TOKEN".into(), token.into()),
+        ],
+        prefix: "secret/data/".into(),
+        first_version: "1",
+        missing: "missing Vault value",
+        not_found: "404 not found",
+        _guards: vec![Box::new(server)],
+    }
+}
+
+fn vault() -> Fixture {
+    vault_with(vault_server(), ROOT)
+}
+
+/// The standard secrets in the shared moto, under a prefix of their own; runs reach them at
+/// `url` (moto itself, or a proxy in front of it).
+fn aws_at(url: &str) -> Fixture {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let prefix = format!(
+        "suite-{}-{}/",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    let create = |name: &str, value: &str| {
+        support::moto::create("us-east-1", &format!("{prefix}{name}"), Some(value), None);
+    };
+    create(
+        "app",
+        r#"{"user": "admin-s3cr3t", "n": 3, "flag": true, "cfg": {"a": [1, "x"]}}"#,
+    );
+    create("versioned", r#"{"pw": "old-s3cr3t"}"#);
+    support::moto::put(
+        &format!("{prefix}versioned"),
+        r#"{"pw": "new-s3cr3t"}"#,
+        &[],
+    );
+    let mut env = support::moto::env(url);
+    env.push(("AVP_TYPE".into(), "awssecretsmanager".into()));
+    env.push(("AWS_REGION".into(), "us-east-1".into()));
+    Fixture {
+        backend: "awssecretsmanager",
+        env,
+        prefix,
+        first_version: "AWSPREVIOUS",
+        missing: "missing value",
+        not_found: "ResourceNotFoundException",
+        _guards: Vec::new(),
+    }
+}
+
+fn aws() -> Fixture {
+    aws_at(&support::moto::url())
+}
+
+const SECRET: &str = "kind: Secret\nmetadata:\n  name: s\nstringData:\n  x: ";
+
+fn reads_a_key(f: &Fixture) {
+    let out = f.run(&format!("{SECRET}<path:{{p}}app#user>\n"));
+    assert_output(&out, &format!("{SECRET}admin-s3cr3t\n"));
+}
+
+fn typed_values_are_injected_typed_and_stringified_in_secrets(f: &Fixture) {
+    let deployment = "kind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: <path:{p}app#n>\n  paused: <path:{p}app#flag>\n  cfg: <path:{p}app#cfg>\n  label: \"<path:{p}app#n>\"\n";
+    let out = f.run(deployment);
+    assert_output(
+        &out,
+        "kind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: 3\n  paused: true\n  cfg: {\"a\":[1,\"x\"]}\n  label: \"3\"\n",
+    );
+    let out = f.run("kind: Secret\nstringData:\n  n: <path:{p}app#n>\n  flag: <path:{p}app#flag>\n  cfg: <path:{p}app#cfg>\n");
+    assert_output(
+        &out,
+        "kind: Secret\nstringData:\n  n: \"3\"\n  flag: \"true\"\n  cfg: \"{\\\"a\\\":[1,\\\"x\\\"]}\"\n",
+    );
+}
+
+fn a_missing_key_is_named_with_its_secret(f: &Fixture) {
+    let out = f.run(&format!("{SECRET}<path:{{p}}app#nope>\n"));
+    f.assert_error(
+        &out,
+        &format!(
+            "error: <stdin>: doc 1 (Secret/s): stringData.x: <path:{{p}}app#nope>: {}: key \"nope\" not found in {{p}}app",
+            f.missing
+        ),
+    );
+}
+
+fn an_unknown_secret_is_not_found(f: &Fixture) {
+    let out = f.run(&format!("{SECRET}<path:{{p}}nothing#k>\n"));
+    let err = assert_failure(&out, VALUES);
+    let line = err.lines().find(|l| l.starts_with("error: ")).unwrap();
+    let start = format!(
+        "error: <stdin>: doc 1 (Secret/s): stringData.x: <path:{}nothing#k>: {}: ",
+        f.prefix, f.backend
+    );
+    assert!(line.starts_with(&start), "{line}");
+    assert!(line.contains(f.not_found), "{line}");
+    assert!(line.contains(&format!("{}nothing", f.prefix)), "{line}");
+}
+
+fn a_pinned_version_reads_that_version(f: &Fixture) {
+    let input = format!(
+        "{SECRET}<path:{{p}}versioned#pw#{}>\n  y: <path:{{p}}versioned#pw>\n",
+        f.first_version
+    );
+    let out = f.run(&input);
+    assert_output(&out, &format!("{SECRET}old-s3cr3t\n  y: new-s3cr3t\n"));
+    assert!(
+        stderr(&out).contains("unique secrets: 2, backend requests: 2"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+fn a_denied_read_says_so(f: &Fixture, path: &str, denied: &str) {
+    let out = f.run(&format!("{SECRET}<path:{path}#k>\n"));
+    let err = assert_failure(&out, VALUES);
+    let line = err.lines().find(|l| l.starts_with("error: ")).unwrap();
+    let start = format!(
+        "error: <stdin>: doc 1 (Secret/s): stringData.x: <path:{path}#k>: {}: ",
+        f.backend
+    );
+    assert!(line.starts_with(&start), "{line}");
+    assert!(line.contains(denied), "{line}");
+    assert!(
+        line.ends_with("(check the policy of the identity secretsubst logs in as)"),
+        "{line}"
+    );
+}
+
+/// Every case, one test each, for each backend.
+macro_rules! suite {
+    ($($backend:ident),* $(,)?) => {$(
+        mod $backend {
+            #[test]
+            fn reads_a_key() {
+                super::reads_a_key(&super::$backend());
+            }
+
+            #[test]
+            fn typed_values_are_injected_typed_and_stringified_in_secrets() {
+                super::typed_values_are_injected_typed_and_stringified_in_secrets(&super::$backend());
+            }
+
+            #[test]
+            fn a_missing_key_is_named_with_its_secret() {
+                super::a_missing_key_is_named_with_its_secret(&super::$backend());
+            }
+
+            #[test]
+            fn an_unknown_secret_is_not_found() {
+                super::an_unknown_secret_is_not_found(&super::$backend());
+            }
+
+            #[test]
+            fn a_pinned_version_reads_that_version() {
+                super::a_pinned_version_reads_that_version(&super::$backend());
+            }
+        }
+    )*};
+}
+
+suite!(values_file, vault, aws);
+
+#[test]
+fn vault_denied_read_says_so() {
+    let f = vault_with(vault_server(), READER);
+    a_denied_read_says_so(&f, "secret/data/denied", "403 permission denied");
+}
+
+#[test]
+fn vault_transient_failure_then_success() {
+    let server = vault_server();
+    server.fail_next_on("/v1/secret/data/app", 1, 503);
+    let f = vault_with(server, ROOT);
+    let out = f.run(&format!("{SECRET}<path:{{p}}app#user>\n"));
+    assert_output(&out, &format!("{SECRET}admin-s3cr3t\n"));
+    assert!(
+        stderr(&out).contains("backend requests: 2"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn aws_denied_read_says_so() {
+    // IAM checks apply to a whole moto server, so this case has one of its own.
+    let moto = support::moto::OwnMoto::start();
+    let keys = moto.python(
+        r#"
+import boto3, json, urllib.request
+kw = dict(endpoint_url=URL, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+iam = boto3.client("iam", **kw)
+iam.create_user(UserName="reader")
+iam.put_user_policy(UserName="reader", PolicyName="no-secrets", PolicyDocument=json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "secretsmanager:*", "Resource": "*"}]}))
+key = iam.create_access_key(UserName="reader")["AccessKey"]
+boto3.client("secretsmanager", **kw).create_secret(Name="denied", SecretString='{"k": "denied-s3cr3t"}')
+urllib.request.urlopen(urllib.request.Request(URL + "/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "application/octet-stream"}))
+print(key["AccessKeyId"], key["SecretAccessKey"])
+"#,
+    );
+    let (id, secret) = keys.trim().split_once(' ').unwrap();
+    let mut f = aws_at(&moto.url);
+    f.env
+        .retain(|(k, _)| k != "AWS_ACCESS_KEY_ID" && k != "AWS_SECRET_ACCESS_KEY");
+    f.env.push(("AWS_ACCESS_KEY_ID".into(), id.into()));
+    f.env.push(("AWS_SECRET_ACCESS_KEY".into(), secret.into()));
+    a_denied_read_says_so(&f, "denied", "HTTP 403: denied");
+}
+
+#[test]
+fn aws_transient_failure_then_success() {
+    let upstream = support::moto::url();
+    let upstream = upstream.trim_start_matches("http://").parse().unwrap();
+    let proxy = support::proxy::FaultyProxy::start(upstream, 1);
+    let f = aws_at(&proxy.url());
+    let out = f.run(&format!("{SECRET}<path:{{p}}app#user>\n"));
+    assert_output(&out, &format!("{SECRET}admin-s3cr3t\n"));
+    assert_eq!(proxy.failed(), 1);
+    assert!(
+        stderr(&out).contains("backend requests: 2"),
+        "{}",
+        stderr(&out)
+    );
+}
