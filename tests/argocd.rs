@@ -63,6 +63,51 @@ fn settings_come_from_a_secret_in_the_default_namespace() {
 }
 
 #[test]
+fn a_secret_may_carry_backend_profiles_and_the_config_file_wins_a_profile_whole() {
+    let server = KubeServer::start();
+    let backends = format!(
+        "team-file:\n  AVP_TYPE: file\n  AVP_VALUES_FILE: {VALUES}\nother:\n  AVP_TYPE: vault\n"
+    );
+    server.add_secret("argocd", "secretsubst", &[("backends", &backends)]);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = server.kubeconfig(dir.path());
+    let input = dir.path().join("in.yaml");
+    std::fs::write(
+        &input,
+        "kind: Secret\nstringData:\n  user: <path:team-file:secret/data/app#username>\n",
+    )
+    .unwrap();
+    let out = run(
+        &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
+        &["generate", "-s", "secretsubst", input.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("user: {USER}")),
+        "{}",
+        stdout(&out)
+    );
+    // The -c file's `team-file` replaces the Secret's whole: it has no values file.
+    let config = dir.path().join("settings.yaml");
+    std::fs::write(&config, "backends:\n  team-file:\n    AVP_TYPE: file\n").unwrap();
+    let out = run(
+        &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
+        &[
+            "generate",
+            "-c",
+            config.to_str().unwrap(),
+            "-s",
+            "secretsubst",
+            input.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        stderr(&out),
+        "error: file (team-file): AVP_VALUES_FILE must be set when AVP_TYPE is file\n"
+    );
+}
+
+#[test]
 fn settings_come_from_a_secret_in_another_namespace() {
     let server = KubeServer::start();
     server.add_secret(

@@ -365,7 +365,7 @@ fn missing_auth_settings_use_avp_wording() {
         ),
         (
             &[("AVP_AUTH_TYPE", "oidc")],
-            "Must provide a supported Authentication Type, received oidc",
+            "Must provide a supported Authentication Type, received oidc (valid types: approle, cert, github, k8s, token, userpass)",
         ),
     ];
     for (env, message) in cases {

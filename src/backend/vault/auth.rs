@@ -20,6 +20,7 @@ use crate::config::Settings;
 use crate::setting_file;
 use crate::wait;
 
+const AUTH_TYPES: &str = "approle, cert, github, k8s, token, userpass";
 const DEFAULT_K8S_TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
 /// How secretsubst logs in (`AVP_AUTH_TYPE`). No `Debug`: it holds credentials.
@@ -119,7 +120,13 @@ impl Auth {
                     name: get("AVP_CERT_ROLE").unwrap_or_default(),
                 }
             }
-            other => bail!("Must provide a supported Authentication Type, received {other}"),
+            // AVP's wording, so users' searches still match, with what it leaves out.
+            "" => bail!(
+                "Must provide a supported Authentication Type, received nothing: AVP_AUTH_TYPE is not set (valid types: {AUTH_TYPES})"
+            ),
+            other => bail!(
+                "Must provide a supported Authentication Type, received {other} (valid types: {AUTH_TYPES})"
+            ),
         })
     }
 
