@@ -233,6 +233,20 @@ fn kindless_chart_yaml_is_left_out_with_a_notice() {
 }
 
 #[test]
+fn profiles_example_reads_two_backends_by_prefix_and_annotation() {
+    let input = "testdata/profiles/app.yaml";
+    let out = run(
+        &["generate", "-c", "testdata/profiles/settings.yaml", input],
+        &[("AVP_TYPE", ""), ("AVP_VALUES_FILE", "")],
+        None,
+    );
+    assert_exit_code(&out, 0);
+    let output = stdout(&out);
+    assert_faithful_output(&[input], &output, 2);
+    insta::assert_snapshot!("app_profiles", output);
+}
+
+#[test]
 fn helm_stream_file_is_substituted() {
     let output = generate_app(HELM_STREAM, &[HELM_STREAM], 6);
     insta::assert_snapshot!("app_helm_stream", output);

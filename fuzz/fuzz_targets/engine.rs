@@ -1,5 +1,7 @@
-//! The whole engine on any input with the values-file backend (testdata/values.yaml): no panic,
-//! no abort, no hang, and every success reads back: each output document parses.
+//! The whole engine on any input with the values-file backend (testdata/values.yaml) as the
+//! default and as the profile `team` (so `<path:team:…>` prefixes and the backend annotation are
+//! exercised): no panic, no abort, no hang, and every success reads back: each output document
+//! parses.
 #![no_main]
 
 use std::sync::LazyLock;
@@ -14,7 +16,12 @@ static CONFIG: LazyLock<Config> = LazyLock::new(|| {
         ("AVP_TYPE".to_owned(), "file".to_owned()),
         ("AVP_VALUES_FILE".to_owned(), values.to_owned()),
     ];
-    Config::from_settings(Settings::merge(env, Vec::new())).expect("valid settings")
+    let team = env.iter().cloned().collect();
+    Config::new(
+        Settings::merge(env, Vec::new()),
+        [("team".to_owned(), team)].into(),
+    )
+    .expect("valid settings")
 });
 
 fuzz_target!(|text: &str| {
@@ -31,8 +38,8 @@ fuzz_target!(|text: &str| {
         text: rendered.text(),
     };
     let file = manifest::split(&output).expect("the output splits into documents");
-    for (i, chunk) in file.split.chunks.iter().enumerate() {
-        if let Err(e) = file.parse(chunk, i + 1) {
+    for chunk in &file.split.chunks {
+        if let Err(e) = file.parse(chunk) {
             panic!("an output document does not parse: {e}");
         }
     }

@@ -14,8 +14,8 @@ fuzz_target!(|text: &str| {
     let Ok(file) = manifest::split(&source) else {
         return;
     };
-    for (i, chunk) in file.split.chunks.iter().enumerate() {
-        if let Ok(Some(tree)) = file.parse(chunk, i + 1) {
+    for chunk in &file.split.chunks {
+        if let Ok(Some(tree)) = file.parse(chunk) {
             let _ = tree.to_value();
             let _ = tree.get(&tree.root, "kind");
             let _ = tree.entries(&tree.root);

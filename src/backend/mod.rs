@@ -4,12 +4,6 @@
 //! Adding a backend is one folder (its `Service` implementation, typed settings and client) and
 //! one row in [`REGISTRY`].
 
-#[cfg(feature = "aws")]
-mod aws;
-mod file;
-#[cfg(feature = "vault")]
-mod vault;
-
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -217,14 +211,23 @@ const fn row<S: Service>() -> Type {
     }
 }
 
-/// Every implemented backend type.
-const REGISTRY: &[Type] = &[
+/// Declares each backend's folder and its registry row, so that adding a backend is one line.
+macro_rules! registry {
+    ($($(#[$cfg:meta])* $module:ident::$service:ident),* $(,)?) => {
+        $($(#[$cfg])* mod $module;)*
+
+        /// Every implemented backend type.
+        const REGISTRY: &[Type] = &[$($(#[$cfg])* row::<$module::$service>(),)*];
+    };
+}
+
+registry! {
     #[cfg(feature = "aws")]
-    row::<aws::Aws>(),
-    row::<file::ValuesFile>(),
+    aws::Aws,
+    file::ValuesFile,
     #[cfg(feature = "vault")]
-    row::<vault::Vault>(),
-];
+    vault::Vault,
+}
 
 /// Types this build was made without (cargo features).
 const COMPILED_OUT: &[&str] = &["awssecretsmanager", "vault"];
