@@ -353,3 +353,63 @@ fn profile_options_go_only_to_backends_that_declare_them() {
     );
     assert_eq!(vault.count("GET", "sys/internal/ui/mounts"), 0);
 }
+
+#[test]
+fn the_path_annotation_may_name_a_profile() {
+    let setup = Setup::new();
+    let config = "backends:\n  team-file:\n    AVP_TYPE: file\n    AVP_VALUES_FILE: \"{values}\"\n";
+    let input = "kind: Secret\nmetadata:\n  name: s\n  annotations:\n    avp.kubernetes.io/path: team-file:app\nstringData:\n  user: <user>\n  nope: <nope>\n";
+    let out = setup.run(config, &[], input);
+    assert_eq!(
+        errors(&out),
+        [
+            "error: <stdin>: doc 1 (Secret/s): stringData.nope: <nope>: missing value: key \"nope\" not found in app"
+        ]
+    );
+    let out = setup.run(config, &[], &input.replace("  nope: <nope>\n", ""));
+    assert_output(
+        &out,
+        "kind: Secret\nmetadata:\n  name: s\n  annotations:\n    avp.kubernetes.io/path: team-file:app\nstringData:\n  user: file-user-s3cr3t\n",
+    );
+}
+
+#[test]
+fn each_profile_has_its_own_token_cache_entry() {
+    let setup = Setup::new();
+    let vault = VaultServer::builder()
+        .kv2("secret")
+        .put("secret/db", json!({"password": "vault-pw-s3cr3t"}))
+        .approle("approle", "role-1", "secret-id-s3cr3t", Policy::Root)
+        .start();
+    let login = |profile: &str| {
+        format!(
+            "  {profile}:\n    AVP_TYPE: vault\n    VAULT_ADDR: {}\n    AVP_AUTH_TYPE: approle\n    AVP_ROLE_ID: role-1\n    AVP_SECRET_ID: secret-id-s3cr3t\n",
+            vault.addr()
+        )
+    };
+    let config = format!("backends:\n{}{}", login("one"), login("two"));
+    let input =
+        "kind: A\nx: <path:one:secret/data/db#password>\ny: <path:two:secret/data/db#password>\n";
+    let home = tempfile::tempdir().unwrap();
+    let run = || {
+        Run::new(["generate", "-c"])
+            .arg(setup.config(&config))
+            .arg("-")
+            .stdin(input)
+            .home(home.path())
+            .output()
+    };
+    let want = "kind: A\nx: vault-pw-s3cr3t\ny: vault-pw-s3cr3t\n";
+    assert_output(&run(), want);
+    assert_eq!(vault.count("POST", "auth/approle/login"), 2);
+    let cached = std::fs::read_dir(home.path().join(".secretsubst"))
+        .unwrap()
+        .count();
+    assert_eq!(cached, 2);
+    assert_output(&run(), want);
+    assert_eq!(
+        vault.count("POST", "auth/approle/login"),
+        2,
+        "the second run logs in again"
+    );
+}

@@ -560,4 +560,44 @@ mod tests {
             )
         );
     }
+
+    #[test]
+    fn a_backends_map_holds_profiles_with_upper_cased_keys() {
+        let (_dir, path) = file(
+            "config.yaml",
+            "avp_type: vault\nbackends:\n  aws-prod:\n    avp_type: awssecretsmanager\n    AVP_MAX_RETRIES: 3\n",
+        );
+        let layer = read_config_file(&path).unwrap();
+        assert_eq!(layer.settings, map(&[("AVP_TYPE", "vault")]));
+        assert_eq!(
+            layer.backends["aws-prod"],
+            map(&[("AVP_TYPE", "awssecretsmanager"), ("AVP_MAX_RETRIES", "3")])
+        );
+        let (_dir, path) = file(
+            "config.json",
+            r#"{"BACKENDS": {"team": {"AVP_TYPE": "file"}}}"#,
+        );
+        let layer = read_config_file(&path).unwrap();
+        assert_eq!(layer.backends["team"], map(&[("AVP_TYPE", "file")]));
+    }
+
+    #[test]
+    fn a_secrets_backends_text_is_parsed_with_errors_naming_the_secret() {
+        let backends = parse_backends("Secret argocd/avp", "team:\n  AVP_TYPE: file\n").unwrap();
+        assert_eq!(backends["team"], map(&[("AVP_TYPE", "file")]));
+        assert_eq!(
+            parse_backends("Secret argocd/avp", "team:\n  AWS_REGION: x\n")
+                .unwrap_err()
+                .to_string(),
+            "Secret argocd/avp: key backends: backends.team: AVP_TYPE is required"
+        );
+        let err = parse_backends("Secret argocd/avp", "team: [s3cr3t\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("Secret argocd/avp: key backends: invalid YAML: "),
+            "{err}"
+        );
+        assert!(!err.contains("s3cr3t"), "{err}");
+    }
 }

@@ -292,9 +292,20 @@ impl<'f> Plan<'f> {
             profile,
             options,
         };
-        let (mode, generic) = match annotations.get(annotations::PATH) {
+        // The path annotation may name a profile too (`aws-prod:app/config`).
+        let (path_profile, path) = match annotations.get(annotations::PATH) {
+            Some(path) => match rules.profiles.prefix(path) {
+                Some((named, rest)) => (named, Some(rest)),
+                None => (profile, Some(path)),
+            },
+            None => (profile, None),
+        };
+        let (mode, generic) = match path {
             None => (Mode::Inline, Generic::Absent),
-            Some("") => (Mode::Generic, Generic::Empty(annotations::missing(profile))),
+            Some("") => (
+                Mode::Generic,
+                Generic::Empty(annotations::missing(path_profile)),
+            ),
             Some(path) => match disallowed(rules, path) {
                 Some(reason) => {
                     self.error(at, invalid(annotations::field(annotations::PATH), reason));
@@ -304,7 +315,7 @@ impl<'f> Plan<'f> {
                     let version = annotations
                         .get(annotations::SECRET_VERSION)
                         .filter(|v| !v.is_empty());
-                    let secret = scope.secret(profile, path, version);
+                    let secret = scope.secret(path_profile, path, version);
                     (Mode::Generic, Generic::Secret(secret))
                 }
             },

@@ -131,9 +131,12 @@ impl<'f> Walker<'_, 'f, '_> {
                     (Some(secret), missing)
                 }
             }
+            // Its secret's profile names how a missing key is called; an empty or disallowed
+            // path's error is its own.
             Target::Generic { .. } => match self.generic {
                 Generic::Secret(secret) => {
-                    (Some(secret.clone()), annotations::missing(scope.profile))
+                    let profile = scope.profiles.get(&secret.profile).unwrap_or(scope.profile);
+                    (Some(secret.clone()), annotations::missing(profile))
                 }
                 _ => (None, annotations::missing(scope.profile)),
             },
