@@ -90,30 +90,45 @@ impl fmt::Display for Cause {
     }
 }
 
-/// `file: doc 2 (Secret/db): stringData.password: <path:…#pw>: cause`, each part when known.
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Diagnostic {
+    /// Where the problem is: `file: doc 2 (Secret/db): stringData.password: <path:…#pw>`, each
+    /// part when known; empty when nothing is.
+    pub fn location(&self) -> String {
+        let mut parts = Vec::new();
         if let Some(file) = &self.file {
-            write!(f, "{file}: ")?;
+            parts.push(file.clone());
         }
         if let Some(document) = self.document {
-            write!(f, "doc {document}")?;
-            match (&self.kind, &self.name) {
-                (Some(kind), Some(name)) => write!(f, " ({}/{})", excerpt(kind), excerpt(name))?,
-                (Some(kind), None) => write!(f, " ({})", excerpt(kind))?,
-                _ => {}
-            }
-            f.write_str(": ")?;
+            parts.push(match (&self.kind, &self.name) {
+                (Some(kind), Some(name)) => {
+                    format!("doc {document} ({}/{})", excerpt(kind), excerpt(name))
+                }
+                (Some(kind), None) => format!("doc {document} ({})", excerpt(kind)),
+                _ => format!("doc {document}"),
+            });
         }
         if let Some(field) = &self.field {
-            write!(f, "{}: ", excerpt(field))?;
+            parts.push(excerpt(field));
         }
         if let Some(placeholder) = &self.placeholder {
-            f.write_str(&excerpt(placeholder))?;
-            if self.in_base64 {
-                f.write_str(" (in the base64-decoded value)")?;
-            }
-            f.write_str(": ")?;
+            let note = if self.in_base64 {
+                " (in the base64-decoded value)"
+            } else {
+                ""
+            };
+            parts.push(format!("{}{note}", excerpt(placeholder)));
+        }
+        parts.join(": ")
+    }
+}
+
+/// The location, then the cause: `file: doc 2 (Secret/db): stringData.password: <path:…#pw>:
+/// vault: 403 permission denied: secret/data/db`.
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let location = self.location();
+        if !location.is_empty() {
+            write!(f, "{location}: ")?;
         }
         write!(f, "{}", self.cause)
     }
@@ -279,5 +294,45 @@ mod tests {
         assert!(e.starts_with("<path:xxx") && e.ends_with("xxx#k>"), "{e}");
         assert!(e.chars().count() < 300, "{e}");
         assert_eq!(excerpt("<path:a#b>"), "<path:a#b>");
+    }
+
+    #[test]
+    fn a_diagnostic_names_each_known_part_then_the_cause() {
+        use crate::backend::{ErrorKind, Origin};
+        let failure = Failure {
+            kind: ErrorKind::PermissionDenied,
+            origin: Origin {
+                backend: "vault",
+                profile: "prod".into(),
+                named: true,
+            },
+            path: Some("secret/data/db".into()),
+            message: "403 permission denied: secret/data/db".into(),
+        };
+        let full = Diagnostic {
+            file: Some("app.yaml".into()),
+            document: Some(2),
+            kind: Some("Secret".into()),
+            name: Some("db".into()),
+            field: Some("data.password".into()),
+            placeholder: Some("<path:prod:secret/data/db#pw>".into()),
+            in_base64: true,
+            cause: Cause::Backend {
+                failure,
+                note: Some("the secret named by avp.kubernetes.io/path"),
+            },
+        };
+        assert_eq!(
+            full.to_string(),
+            "app.yaml: doc 2 (Secret/db): data.password: <path:prod:secret/data/db#pw> (in the base64-decoded value): vault (prod): 403 permission denied: secret/data/db (the secret named by avp.kubernetes.io/path)"
+        );
+        let doc = Diagnostic {
+            document: Some(1),
+            kind: Some("A".into()),
+            ..Diagnostic::in_file("-", Cause::Invalid("bad".into()))
+        };
+        assert_eq!(doc.to_string(), "-: doc 1 (A): bad");
+        assert_eq!(doc.location(), "-: doc 1 (A)");
+        assert_eq!(Diagnostic::new(Cause::Other("x".into())).to_string(), "x");
     }
 }

@@ -102,7 +102,7 @@ fn load(args: &Generate) -> anyhow::Result<(Config, Vec<Source>, String)> {
         config::profiles::merge(&layers),
     )?;
     config.deadline = deadline;
-    config.token_cache = !args.disable_token_cache;
+    config.cache_credentials = !args.disable_token_cache;
     let (inputs, name) = match args.path.as_deref() {
         _ if !args.command.is_empty() => {
             let source = manifest::pipeline::run(&args.command, &config.deadline)?;

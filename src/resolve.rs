@@ -107,11 +107,12 @@ fn origin(config: &Config, name: &str) -> Origin {
     }
 }
 
-/// What one profile's secrets resolved to, or why the profile could not be used.
-type Outcome = Result<(Origin, Fetched1), (Vec<SecretRef>, Diagnostic)>;
+/// What one profile's secrets resolved to, or why the profile could not be used (with the
+/// secrets it left unfetched).
+type Outcome = Result<(Origin, ProfileFetch), (Vec<SecretRef>, Diagnostic)>;
 
 /// The secrets of one profile and the requests they took.
-struct Fetched1 {
+struct ProfileFetch {
     secrets: Fetched,
     requests: usize,
 }
@@ -156,7 +157,7 @@ fn build(config: &Config, profile: &Profile) -> anyhow::Result<(Arc<dyn Backend>
     let (max_concurrency, max_retries) = config::limits(&profile.settings)?;
     let context = Context {
         profile: &profile.name,
-        token_cache: config.token_cache,
+        cache_credentials: config.cache_credentials,
     };
     let backend = kind.build(&profile.settings, &context)?;
     tracing::debug!("{}: set up", origin(config, &profile.name));
@@ -182,7 +183,7 @@ async fn fetch_all(
     profiled: &Profiled,
     refs: Vec<SecretRef>,
     policy: Policy,
-) -> Result<Fetched1, Failure> {
+) -> Result<ProfileFetch, Failure> {
     // Logins are not counted: backends without one must not appear to make a request.
     retry(profiled, "login", policy, &mut 0, || {
         profiled.backend.login()
@@ -225,7 +226,7 @@ async fn fetch_all(
         .flat_map(futures::stream::iter)
         .collect::<HashMap<_, _>>()
         .await;
-    Ok(Fetched1 {
+    Ok(ProfileFetch {
         secrets,
         requests: requests.into_inner(),
     })

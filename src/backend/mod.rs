@@ -164,7 +164,7 @@ pub struct Context<'a> {
     /// The profile's name, so that its cached credentials are its own.
     pub profile: &'a str,
     /// Whether credentials may be cached between runs (off with `--disable-token-cache`).
-    pub token_cache: bool,
+    pub cache_credentials: bool,
 }
 
 /// One backend type, as its folder implements it (opendal's builder discipline).
@@ -250,20 +250,16 @@ pub fn find(name: &str) -> Option<&'static Type> {
     REGISTRY.iter().find(|t| t.name == name)
 }
 
-/// Every option some backend declares, each once, in registry order.
-pub fn all_options() -> impl Iterator<Item = &'static BackendOption> {
-    REGISTRY
-        .iter()
-        .flat_map(|t| t.options)
-        .enumerate()
-        .filter(|(i, o)| {
-            !REGISTRY
-                .iter()
-                .flat_map(|t| t.options)
-                .take(*i)
-                .any(|p| p.name == o.name)
-        })
-        .map(|(_, o)| o)
+/// Every option some backend declares, each name once (the first declaration's check), in
+/// registry order.
+pub fn all_options() -> Vec<&'static BackendOption> {
+    let mut options: Vec<&'static BackendOption> = Vec::new();
+    for option in REGISTRY.iter().flat_map(|t| t.options) {
+        if !options.iter().any(|o| o.name == option.name) {
+            options.push(option);
+        }
+    }
+    options
 }
 
 /// Why `AVP_TYPE` value `wanted` names no implemented backend.

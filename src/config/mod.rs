@@ -133,7 +133,7 @@ pub struct Config {
     /// `AVP_PATH_VALIDATION`, matched unanchored (as AVP's `MatchString`).
     pub path_validation: Option<Regex>,
     /// Whether credentials may be cached between runs (off with `--disable-token-cache`).
-    pub token_cache: bool,
+    pub cache_credentials: bool,
     /// From `ARGOCD_EXEC_TIMEOUT` (Argo CD's default when unset): when to give up.
     pub deadline: Deadline,
     /// The default backend (the flat settings) and the named ones.
@@ -161,7 +161,7 @@ impl Config {
         let deadline = deadline(&settings)?;
         Ok(Config {
             path_validation,
-            token_cache: true,
+            cache_credentials: true,
             deadline,
             profiles: Profiles::new(settings, backends)?,
         })

@@ -77,10 +77,8 @@ impl Place {
 
     /// `file: doc 2 (Secret/db)`, for notices.
     fn label(&self) -> String {
-        let full = self
-            .diagnostic(None, None, Cause::Other(String::new()))
-            .to_string();
-        full.trim_end_matches(": ").to_owned()
+        self.diagnostic(None, None, Cause::Other(String::new()))
+            .location()
     }
 }
 

@@ -66,7 +66,7 @@ impl Service for Vault {
     }
 
     fn build(settings: VaultSettings, context: &Context<'_>) -> anyhow::Result<Arc<dyn Backend>> {
-        let cache = match context.token_cache && !settings.identity.is_empty() {
+        let cache = match context.cache_credentials && !settings.identity.is_empty() {
             false => None,
             true => {
                 let mut parts: Vec<&str> = settings.identity.iter().map(String::as_str).collect();
