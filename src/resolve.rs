@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 
 use crate::backend::{self, Backend, BackendError, Context, ErrorKind, Failure, Origin};
-use crate::config::{self, Config, Profile};
+use crate::config::{self, Config};
 use crate::deadline::Deadline;
 use crate::error::{Cause, Diagnostic};
 use crate::secret::{SecretData, SecretRef};
@@ -44,10 +44,13 @@ pub struct Resolved {
     pub errors: Vec<Diagnostic>,
 }
 
-/// Fetches every secret of `refs`, each through its profile's backend, built on first use.
+/// Fetches every secret of `refs`, each through its profile's backend. The backends of the
+/// profiles in use are built first (reading their files, outside the runtime), then logged in
+/// and read concurrently, each with its own bounds, within the run deadline.
 pub fn resolve(config: &Config, refs: &BTreeSet<SecretRef>) -> anyhow::Result<Resolved> {
+    let mut resolved = Resolved::default();
     if refs.is_empty() {
-        return Ok(Resolved::default());
+        return Ok(resolved);
     }
     let mut by_profile: BTreeMap<&str, Vec<SecretRef>> = BTreeMap::new();
     for secret in refs {
@@ -56,44 +59,53 @@ pub fn resolve(config: &Config, refs: &BTreeSet<SecretRef>) -> anyhow::Result<Re
             .or_default()
             .push(secret.clone());
     }
-    let deadline = config.deadline;
-    let fallback = match by_profile.len() {
-        1 => format!(
-            "the {} backend",
-            origin(
-                config,
-                by_profile.keys().next().copied().unwrap_or_default()
-            )
-        ),
+    let mut built = Vec::new();
+    for (name, refs) in by_profile {
+        let origin = origin(config, name);
+        match build(config, name) {
+            Ok((backend, policy)) => built.push((Profiled { origin, backend }, refs, policy)),
+            Err(e) => resolved.fail(refs, set_up_error(&origin, &format!("{e:#}"))),
+        }
+    }
+    let fallback = match built.as_slice() {
+        [(one, _, _)] => format!("the {} backend", one.origin),
         _ => "the backends".to_owned(),
     };
-    let outcomes = deadline.block_on(
+    let fetched = config.deadline.block_on(
         &fallback,
-        futures::future::join_all(
-            by_profile
-                .into_iter()
-                .map(|(name, refs)| profile_outcome(config, name, refs)),
-        ),
+        futures::future::join_all(built.iter().map(|(profiled, refs, policy)| async move {
+            (fetch_all(profiled, refs.clone(), *policy).await, refs)
+        })),
     )?;
-    let mut resolved = Resolved::default();
-    for outcome in outcomes {
-        match outcome {
-            Ok((origin, fetched)) => {
+    for ((profiled, _, _), (result, refs)) in built.iter().zip(fetched) {
+        match result {
+            Ok(fetched) => {
                 resolved.requests += fetched.requests;
+                let counts = (fetched.secrets.len(), fetched.requests);
                 resolved
                     .profiles
-                    .push((origin, fetched.secrets.len(), fetched.requests));
+                    .push((profiled.origin.clone(), counts.0, counts.1));
                 resolved.secrets.extend(fetched.secrets);
             }
-            Err((refs, diagnostic)) => {
-                resolved.errors.push(diagnostic);
-                resolved
-                    .secrets
-                    .extend(refs.into_iter().map(|r| (r, Err(Unfetched::ProfileFailed))));
+            Err(failure) => {
+                let cause = Cause::Backend {
+                    failure,
+                    note: None,
+                };
+                resolved.fail(refs.clone(), Diagnostic::new(cause));
             }
         }
     }
     Ok(resolved)
+}
+
+impl Resolved {
+    /// Records a profile that could not be used: its error once, its secrets as unfetched.
+    fn fail(&mut self, refs: Vec<SecretRef>, diagnostic: Diagnostic) {
+        self.errors.push(diagnostic);
+        self.secrets
+            .extend(refs.into_iter().map(|r| (r, Err(Unfetched::ProfileFailed))));
+    }
 }
 
 fn origin(config: &Config, name: &str) -> Origin {
@@ -107,9 +119,16 @@ fn origin(config: &Config, name: &str) -> Origin {
     }
 }
 
-/// What one profile's secrets resolved to, or why the profile could not be used (with the
-/// secrets it left unfetched).
-type Outcome = Result<(Origin, ProfileFetch), (Vec<SecretRef>, Diagnostic)>;
+/// A profile that cannot be set up. Without profiles the message stays what it always was; with
+/// them it names the profile.
+fn set_up_error(origin: &Origin, message: &str) -> Diagnostic {
+    let text = match (origin.named, origin.backend.is_empty()) {
+        (false, _) => message.to_owned(),
+        (true, false) => format!("{origin}: {message}"),
+        (true, true) => format!("backend profile {}: {message}", origin.profile),
+    };
+    Diagnostic::new(Cause::Other(text))
+}
 
 /// The secrets of one profile and the requests they took.
 struct ProfileFetch {
@@ -117,41 +136,12 @@ struct ProfileFetch {
     requests: usize,
 }
 
-async fn profile_outcome(config: &Config, name: &str, refs: Vec<SecretRef>) -> Outcome {
-    let origin = origin(config, name);
-    let set_up = |message: String| {
-        // Without profiles the message stays what it always was; with them it names the profile.
-        let text = match (origin.named, origin.backend.is_empty()) {
-            (false, _) => message,
-            (true, false) => format!("{origin}: {message}"),
-            (true, true) => format!("backend profile {name}: {message}"),
-        };
-        Diagnostic::new(Cause::Other(text))
-    };
+/// The profile's backend and policy, from its own settings.
+fn build(config: &Config, name: &str) -> anyhow::Result<(Arc<dyn Backend>, Policy)> {
     let profile = config
         .profiles
         .get(name)
-        .expect("refs name configured profiles");
-    let built = build(config, profile).map_err(|e| set_up(format!("{e:#}")));
-    let (backend, policy) = match built {
-        Ok(built) => built,
-        Err(diagnostic) => return Err((refs, diagnostic)),
-    };
-    let backend = Profiled { origin, backend };
-    match fetch_all(&backend, refs.clone(), policy).await {
-        Ok(fetched) => Ok((backend.origin, fetched)),
-        Err(failure) => Err((
-            refs,
-            Diagnostic::new(Cause::Backend {
-                failure,
-                note: None,
-            }),
-        )),
-    }
-}
-
-/// The profile's backend and policy, from its own settings.
-fn build(config: &Config, profile: &Profile) -> anyhow::Result<(Arc<dyn Backend>, Policy)> {
+        .expect("secrets name configured profiles");
     let kind = backend::find(&profile.backend_type)
         .ok_or_else(|| backend::unknown(&profile.backend_type))?;
     let (max_concurrency, max_retries) = config::limits(&profile.settings)?;
