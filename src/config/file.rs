@@ -81,8 +81,11 @@ pub fn read_config_file(path: &Path) -> Result<Layer, ConfigError> {
     let mut entries = Vec::new();
     for (key, value) in &map {
         let key = key_text(&origin, key)?;
+        // An empty `backends:` (every profile commented out) defines none.
         if key.eq_ignore_ascii_case(profiles::BACKENDS_KEY) {
-            backends = profile_map(&origin, value)?;
+            if !untagged(value).is_null() {
+                backends = profile_map(&origin, value)?;
+            }
         } else {
             entries.push((key.clone(), setting_text(&origin, &key, value)?));
         }
@@ -579,6 +582,8 @@ mod tests {
         );
         let layer = read_config_file(&path).unwrap();
         assert_eq!(layer.backends["team"], map(&[("AVP_TYPE", "file")]));
+        let (_dir, path) = file("config.yaml", "AVP_TYPE: file\nbackends:\n  # none yet\n");
+        assert!(read_config_file(&path).unwrap().backends.is_empty());
     }
 
     #[test]
