@@ -28,13 +28,23 @@ struct Usage {
 
 /// Runs the binary with `args` and `env` (on top of a cleared environment), measuring the child
 /// alone with wait4.
+fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Usage {
+    run_at(Path::new("."), args, env, stdin)
+}
+
+/// Like [`run`], in directory `dir`, without input.
+fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Usage {
+    run_at(dir, args, env, None)
+}
+
 #[expect(
     clippy::zombie_processes,
     reason = "the child is reaped by wait4, which also reads its usage"
 )]
-fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Usage {
+fn run_at(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Usage {
     let started = Instant::now();
     let mut child = Command::new(EXE)
+        .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .envs(env.iter().copied())
@@ -414,6 +424,82 @@ fn w4(rows: &mut Vec<Row>) {
     ));
 }
 
+/// 100 SOPS files of 50 values each (encrypted by the real sops, which `.ci/bench` installs),
+/// read by one manifest through the `sops` backend: decrypted concurrently (the default bound)
+/// and one after another (`AVP_MAX_CONCURRENCY=1`), in this one run.
+fn w5(rows: &mut Vec<Row>, dir: &Path) {
+    let figure = "W5 SOPS: 100 files × 50 values, concurrent vs one after another";
+    let Ok(sops) = std::env::var("SECRETSUBST_BENCH_SOPS") else {
+        rows.push(Row {
+            figure: figure.into(),
+            measured: "not run: no sops binary (use .ci/bench)".into(),
+            target: "< 1 ×".into(),
+            ratio: "-".into(),
+            ok: false,
+        });
+        return;
+    };
+    let identity = age::x25519::Identity::generate();
+    let recipient = identity.to_public().to_string();
+    let keys = dir.join("w5-keys.txt");
+    {
+        use age::secrecy::ExposeSecret as _;
+        std::fs::write(&keys, identity.to_string().expose_secret()).unwrap();
+    }
+    let secrets = dir.join("w5");
+    std::fs::create_dir_all(&secrets).unwrap();
+    let mut manifest = String::from("kind: ConfigMap\nmetadata:\n  name: w5\ndata:\n");
+    for f in 0..100 {
+        let mut plain = String::new();
+        for k in 0..50 {
+            writeln!(plain, "k{k}: value-{f}-{k}").unwrap();
+        }
+        let source = secrets.join(format!("f{f}.yaml"));
+        std::fs::write(&source, plain).unwrap();
+        let encrypted = Command::new(&sops)
+            .env_clear()
+            .env("HOME", dir)
+            .args(["encrypt", "--age", &recipient])
+            .arg(&source)
+            .output()
+            .expect("run sops");
+        assert!(encrypted.status.success(), "sops failed");
+        std::fs::write(secrets.join(format!("f{f}.enc.yaml")), encrypted.stdout).unwrap();
+        writeln!(manifest, "  f{f}: <path:f{f}.enc.yaml#k{}>", f % 50).unwrap();
+    }
+    let input = dir.join("w5-manifest.yaml");
+    std::fs::write(&input, manifest).unwrap();
+    let timed = |concurrency: &str| {
+        let env = [
+            ("AVP_TYPE", "sops"),
+            ("SOPS_AGE_KEY_FILE", keys.to_str().unwrap()),
+            ("AVP_MAX_CONCURRENCY", concurrency),
+        ];
+        median(
+            (0..5)
+                .map(|_| {
+                    let usage = run_in(&secrets, &["generate", input.to_str().unwrap()], &env);
+                    assert!(usage.success, "{}", usage.stderr);
+                    usage.wall
+                })
+                .collect(),
+        )
+    };
+    let concurrent = timed("32");
+    let sequential = timed("1");
+    rows.push(row(
+        figure,
+        format!(
+            "{:.3} s vs {:.3} s",
+            concurrent.as_secs_f64(),
+            sequential.as_secs_f64()
+        ),
+        "< 1 ×".into(),
+        concurrent.as_secs_f64() / sequential.as_secs_f64(),
+        0.99,
+    ));
+}
+
 fn main() {
     // `cargo bench -- w1 w3` runs only those workloads; `cargo bench` passes `--bench` itself.
     let only: Vec<String> = std::env::args()
@@ -434,6 +520,9 @@ fn main() {
     }
     if wanted("w4") {
         w4(&mut rows);
+    }
+    if wanted("w5") {
+        w5(&mut rows, dir.path());
     }
     let width = rows
         .iter()

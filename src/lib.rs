@@ -15,6 +15,8 @@ pub mod secret;
 pub mod setting_file;
 pub mod settings_secret;
 pub mod signals;
+#[cfg(feature = "sops")]
+pub mod sops;
 pub mod substitute;
 pub mod value;
 pub mod wait;
@@ -118,7 +120,29 @@ fn load(args: &Generate) -> anyhow::Result<(Config, Vec<Source>, String)> {
             path.to_owned(),
         ),
     };
+    let inputs = decrypt_manifests(&config, inputs)?;
     Ok((config, inputs, name))
+}
+
+/// With `AVP_SOPS_MANIFESTS=decrypt`, the input's SOPS documents decrypted in place, with the
+/// identities of the flat settings (and sops's own sources).
+#[cfg(feature = "sops")]
+fn decrypt_manifests(config: &Config, inputs: Vec<Source>) -> anyhow::Result<Vec<Source>> {
+    if !config.sops_manifests {
+        return Ok(inputs);
+    }
+    let settings = &config.profiles.default_profile().settings;
+    let identities = || sops::Identities::from_settings(settings);
+    let _waiting = wait::on("the decryption of the SOPS manifests");
+    manifest::sops::decrypt(inputs, &identities).map_err(|e| Errors(e).into())
+}
+
+#[cfg(not(feature = "sops"))]
+fn decrypt_manifests(config: &Config, inputs: Vec<Source>) -> anyhow::Result<Vec<Source>> {
+    if config.sops_manifests {
+        bail!("AVP_SOPS_MANIFESTS: this build of secretsubst was made without SOPS");
+    }
+    Ok(inputs)
 }
 
 /// The output of a successful run, written straight from the inputs: unchanged documents are

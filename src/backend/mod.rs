@@ -82,6 +82,17 @@ impl BackendError {
     }
 }
 
+impl BackendError {
+    /// For backends whose identity has a policy (Vault, AWS): a refusal says where to look.
+    pub fn with_policy_hint(mut self) -> Self {
+        if self.kind == ErrorKind::PermissionDenied {
+            self.message
+                .push_str(" (check the policy of the identity secretsubst logs in as)");
+        }
+        self
+    }
+}
+
 impl fmt::Display for BackendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
@@ -127,17 +138,11 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(origin: &Origin, path: Option<String>, source: &BackendError) -> Failure {
-        let message = match source.kind {
-            ErrorKind::PermissionDenied => {
-                format!("{source} (check the policy of the identity secretsubst logs in as)")
-            }
-            _ => source.to_string(),
-        };
         Failure {
             kind: source.kind,
             origin: origin.clone(),
             path,
-            message,
+            message: source.to_string(),
         }
     }
 }
@@ -225,18 +230,19 @@ registry! {
     #[cfg(feature = "aws")]
     aws::Aws,
     file::ValuesFile,
+    #[cfg(feature = "sops")]
+    sops::Sops,
     #[cfg(feature = "vault")]
     vault::Vault,
 }
 
 /// Types this build was made without (cargo features).
-const COMPILED_OUT: &[&str] = &["awssecretsmanager", "vault"];
+const COMPILED_OUT: &[&str] = &["awssecretsmanager", "sops", "vault"];
 
 /// AVP's backend names that secretsubst does not implement yet.
 const PLANNED: &[&str] = &[
     "gcpsecretmanager",
     "azurekeyvault",
-    "sops",
     "1passwordconnect",
     "kubernetessecret",
     "ibmsecretsmanager",

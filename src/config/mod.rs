@@ -136,6 +136,8 @@ pub struct Config {
     pub cache_credentials: bool,
     /// From `ARGOCD_EXEC_TIMEOUT` (Argo CD's default when unset): when to give up.
     pub deadline: Deadline,
+    /// `AVP_SOPS_MANIFESTS=decrypt`: SOPS-encrypted documents in the input are decrypted.
+    pub sops_manifests: bool,
     /// The default backend (the flat settings) and the named ones.
     pub profiles: Profiles,
 }
@@ -159,10 +161,22 @@ impl Config {
             })
             .transpose()?;
         let deadline = deadline(&settings)?;
+        let sops_manifests = match settings.get("AVP_SOPS_MANIFESTS").map(str::trim) {
+            None => false,
+            Some("decrypt") => true,
+            Some(other) => {
+                return Err(ConfigError::InvalidChoice {
+                    key: "AVP_SOPS_MANIFESTS",
+                    choices: "decrypt",
+                    value: other.to_owned(),
+                });
+            }
+        };
         Ok(Config {
             path_validation,
             cache_credentials: true,
             deadline,
+            sops_manifests,
             profiles: Profiles::new(settings, backends)?,
         })
     }
@@ -250,6 +264,12 @@ pub enum ConfigError {
     InvalidRegex { regex: String, reason: String },
     #[error("{key} must be a duration from 1ms to 168h, such as 90s or 2m, got {value:?}")]
     InvalidDuration { key: &'static str, value: String },
+    #[error("{key} must be {choices} or unset, got {value:?}")]
+    InvalidChoice {
+        key: &'static str,
+        choices: &'static str,
+        value: String,
+    },
     #[error("{key} must be an integer from {range}, got {value:?}")]
     InvalidNumber {
         key: &'static str,

@@ -5,6 +5,8 @@ pub mod input;
 pub mod pipeline;
 pub mod rewrite;
 pub mod scalar;
+#[cfg(feature = "sops")]
+pub mod sops;
 pub mod split;
 pub mod tree;
 

@@ -154,6 +154,8 @@ enc two-recipients.enc.yaml     two-recipients.yaml     "$K_TEST"     $NOCONF --
 enc other-only.enc.yaml         other-only.yaml         "$K_OTHER"    $NOCONF --age "$R_OTHER"
 enc stranger.enc.yaml           stranger.yaml           "$K_STRANGER" $NOCONF --age "$R_STRANGER"
 enc ksops-secret.enc.yaml       ksops-secret.yaml       "$K_TEST"     $NOCONF --age "$R_TEST" --encrypted-regex '^(data|stringData)$'
+# A whole manifest encrypted, comments too (also inside a list, which sops writes as an item).
+enc configmap.enc.yaml          configmap.yaml          "$K_TEST"     $NOCONF --age "$R_TEST"
 
 cp "$HERE/plain/not-sops.yaml" "$HERE/not-sops.yaml"
 
@@ -340,7 +342,7 @@ must_fail() {
 for f in basic.enc.yaml basic.enc.json basic.enc.env encrypted-regex.enc.yaml \
     unencrypted-regex.enc.yaml encrypted-suffix.enc.yaml unencrypted-suffix.enc.yaml \
     mac-only-encrypted.enc.yaml mac-only-plain-changed.enc.yaml two-recipients.enc.yaml \
-    ksops-secret.enc.yaml; do
+    ksops-secret.enc.yaml configmap.enc.yaml; do
     must_decrypt "$f" "$K_TEST"
 done
 must_decrypt two-recipients.enc.yaml "$K_OTHER"

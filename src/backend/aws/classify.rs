@@ -27,6 +27,7 @@ where
                     429 | 500..=599 => ErrorKind::Transient,
                     _ => ErrorKind::Unexpected,
                 };
+                e = e.with_policy_hint();
             }
             e.retry_after = service
                 .raw()
@@ -95,10 +96,11 @@ pub fn error_for(code: &str, message: &str, what: &str) -> BackendError {
         .collect::<Vec<_>>()
         .join(" ");
     let message = message.trim_end_matches('.');
-    match message.is_empty() {
+    let error = match message.is_empty() {
         true => BackendError::new(kind, format!("{code}: {what}")),
         false => BackendError::new(kind, format!("{code}: {what}: {message}")),
-    }
+    };
+    error.with_policy_hint()
 }
 
 /// The error and its sources, one line (connection refused, timeouts): no request content.

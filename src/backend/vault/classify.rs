@@ -34,7 +34,7 @@ pub fn refusal(code: u16, body: &[u8], what: &str) -> BackendError {
         404 => deleted_hint(body),
         _ => String::new(),
     };
-    BackendError::new(kind_of(code), format!("{code} {reason}: {what}{hint}"))
+    BackendError::new(kind_of(code), format!("{code} {reason}: {what}{hint}")).with_policy_hint()
 }
 
 fn kind_of(code: u16) -> ErrorKind {
