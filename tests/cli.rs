@@ -665,7 +665,7 @@ fn unsupported_backend_type_is_rejected() {
     assert_failed(&out);
     assert!(
         stderr(&out).contains(
-            "Must provide a supported Vault Type, received nonsense (valid types: awssecretsmanager, file, vault)"
+            "Must provide a supported Vault Type, received nonsense (valid types: awssecretsmanager, file, sops, vault)"
         ),
         "{}",
         stderr(&out)
@@ -678,7 +678,7 @@ fn unset_backend_type_lists_the_valid_types() {
     assert_failed(&out);
     assert_eq!(
         stderr(&out),
-        "error: Must provide a supported Vault Type, received nothing: AVP_TYPE is not set (valid types: awssecretsmanager, file, vault)\n"
+        "error: Must provide a supported Vault Type, received nothing: AVP_TYPE is not set (valid types: awssecretsmanager, file, sops, vault)\n"
     );
 }
 

@@ -119,7 +119,10 @@ mod tests {
             "secret/data/app",
         );
         assert_eq!(e.kind, ErrorKind::PermissionDenied);
-        assert_eq!(e.message, "403 permission denied: secret/data/app");
+        assert_eq!(
+            e.message,
+            "403 permission denied: secret/data/app (check the policy of the identity secretsubst logs in as)"
+        );
         let e = refusal(502, b"<html>proxy</html>", "x");
         assert_eq!(
             (e.kind, e.message.as_str()),
