@@ -6,8 +6,10 @@
 //! - `versioned`: `pw`, first `old-s3cr3t`, then `new-s3cr3t`.
 //!
 //! A values file has no access control and no transient failures, so the denied and transient
-//! cases run against Vault and AWS only. A later backend joins by adding its fixture and one
-//! `suite!` line.
+//! cases run against Vault and AWS only; SOPS files have no versions and no network (their
+//! "denied" is a file for an identity we do not hold), so they join every case but version
+//! pinning and transient failures. A later backend joins by adding its fixture and one `suite!`
+//! line.
 
 mod support;
 
@@ -176,6 +178,30 @@ fn aws() -> Fixture {
     aws_at(&support::moto::url())
 }
 
+/// The standard `app` secret as a SOPS file the real sops encrypted (testdata/sops/suite/,
+/// made by testdata/sops/regenerate.sh).
+fn sops() -> Fixture {
+    Fixture {
+        backend: "sops",
+        env: vec![
+            ("AVP_TYPE".into(), "sops".into()),
+            (
+                "SOPS_AGE_KEY_FILE".into(),
+                concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/testdata/sops/keys/test.agekey"
+                )
+                .into(),
+            ),
+        ],
+        prefix: "testdata/sops/suite/".into(),
+        first_version: "",
+        missing: "missing value",
+        not_found: "cannot read: No such file or directory",
+        _guards: Vec::new(),
+    }
+}
+
 const SECRET: &str = "kind: Secret\nmetadata:\n  name: s\nstringData:\n  x: ";
 
 fn reads_a_key(f: &Fixture) {
@@ -235,7 +261,8 @@ fn a_pinned_version_reads_that_version(f: &Fixture) {
     );
 }
 
-fn a_denied_read_says_so(f: &Fixture, path: &str, denied: &str) {
+/// A read the backend refuses: the error says so; returns the line for backend-specific checks.
+fn a_denied_read_says_so(f: &Fixture, path: &str, denied: &str) -> String {
     let out = f.run(&format!("{SECRET}<path:{path}#k>\n"));
     let err = assert_failure(&out, VALUES);
     let line = err.lines().find(|l| l.starts_with("error: ")).unwrap();
@@ -245,11 +272,11 @@ fn a_denied_read_says_so(f: &Fixture, path: &str, denied: &str) {
     );
     assert!(line.starts_with(&start), "{line}");
     assert!(line.contains(denied), "{line}");
-    assert!(
-        line.ends_with("(check the policy of the identity secretsubst logs in as)"),
-        "{line}"
-    );
+    line.to_owned()
 }
+
+/// Vault and AWS identities have policies, and their refusals say where to look.
+const POLICY_HINT: &str = "(check the policy of the identity secretsubst logs in as)";
 
 /// Every case, one test each, for each backend.
 macro_rules! suite {
@@ -275,20 +302,33 @@ macro_rules! suite {
                 super::an_unknown_secret_is_not_found(&super::$backend());
             }
 
-            #[test]
-            fn a_pinned_version_reads_that_version() {
-                super::a_pinned_version_reads_that_version(&super::$backend());
-            }
         }
     )*};
 }
 
-suite!(values_file, vault, aws);
+/// Version pinning, for the backends that keep versions.
+macro_rules! versions {
+    ($($backend:ident),* $(,)?) => {$(
+        #[test]
+        fn $backend() {
+            a_pinned_version_reads_that_version(&super::$backend());
+        }
+    )*};
+}
+
+suite!(values_file, vault, aws, sops);
+
+mod a_pinned_version_reads_that_version {
+    use super::*;
+
+    versions!(values_file, vault, aws);
+}
 
 #[test]
 fn vault_denied_read_says_so() {
     let f = vault_with(vault_server(), READER);
-    a_denied_read_says_so(&f, "secret/data/denied", "403 permission denied");
+    let line = a_denied_read_says_so(&f, "secret/data/denied", "403 permission denied");
+    assert!(line.ends_with(POLICY_HINT), "{line}");
 }
 
 #[test]
@@ -329,7 +369,17 @@ print(key["AccessKeyId"], key["SecretAccessKey"])
         .retain(|(k, _)| k != "AWS_ACCESS_KEY_ID" && k != "AWS_SECRET_ACCESS_KEY");
     f.env.push(("AWS_ACCESS_KEY_ID".into(), id.into()));
     f.env.push(("AWS_SECRET_ACCESS_KEY".into(), secret.into()));
-    a_denied_read_says_so(&f, "denied", "HTTP 403: denied");
+    let line = a_denied_read_says_so(&f, "denied", "HTTP 403: denied");
+    assert!(line.ends_with(POLICY_HINT), "{line}");
+}
+
+#[test]
+fn sops_denied_read_says_so() {
+    a_denied_read_says_so(
+        &sops(),
+        "testdata/sops/suite/denied",
+        "no age identity matches",
+    );
 }
 
 #[test]

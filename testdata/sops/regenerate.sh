@@ -134,7 +134,10 @@ enc() {
     local out=$1 src=$2 key=$3 config=$4
     shift 4
     run_sops - --config "$config" encrypt "$@" --output "$HERE/$out" "$HERE/plain/$src"
-    run_sops "$key" decrypt --output "$HERE/expected/$out" "$HERE/$out"
+    # sops picks the store by extension; a file without one is YAML here.
+    local types=()
+    case "$(basename "$out")" in *.*) ;; *) types=(--input-type yaml --output-type yaml) ;; esac
+    run_sops "$key" decrypt "${types[@]}" --output "$HERE/expected/$out" "$HERE/$out"
     echo "encrypted $out"
 }
 NOCONF=/dev/null
@@ -154,6 +157,11 @@ enc two-recipients.enc.yaml     two-recipients.yaml     "$K_TEST"     $NOCONF --
 enc other-only.enc.yaml         other-only.yaml         "$K_OTHER"    $NOCONF --age "$R_OTHER"
 enc stranger.enc.yaml           stranger.yaml           "$K_STRANGER" $NOCONF --age "$R_STRANGER"
 enc ksops-secret.enc.yaml       ksops-secret.yaml       "$K_TEST"     $NOCONF --age "$R_TEST" --encrypted-regex '^(data|stringData)$'
+# The behaviour suite's secrets (tests/backends.rs): `app`, and `denied` for an identity the
+# suite does not hold. No extension, so that placeholders name them as other backends' paths.
+mkdir -p "$HERE/suite" "$HERE/expected/suite"
+enc suite/app                   suite-app.yaml          "$K_TEST"     $NOCONF --age "$R_TEST" --input-type yaml --output-type yaml
+enc suite/denied                suite-denied.yaml       "$K_STRANGER" $NOCONF --age "$R_STRANGER" --input-type yaml --output-type yaml
 # A whole manifest encrypted, comments too (also inside a list, which sops writes as an item).
 enc configmap.enc.yaml          configmap.yaml          "$K_TEST"     $NOCONF --age "$R_TEST"
 
