@@ -78,6 +78,11 @@ fn expected(name: &str) -> Vec<(String, serde_json::Value)> {
 /// numbers and booleans) and compares them with sops's own decryption. Null values count as
 /// missing keys, as in AVP, so they are left out.
 fn decrypts_as_sops_does(name: &str, key_file: &str) {
+    decrypts_with(name, &[("SOPS_AGE_KEY_FILE", key_file)]);
+}
+
+/// [`decrypts_as_sops_does`] with the identities `env` names.
+fn decrypts_with(name: &str, env: &[(&str, &str)]) {
     let entries: Vec<(String, serde_json::Value)> = expected(name)
         .into_iter()
         .filter(|(_, v)| !v.is_null())
@@ -86,7 +91,7 @@ fn decrypts_as_sops_does(name: &str, key_file: &str) {
     for (key, _) in &entries {
         input.push_str(&format!("  {key:?}: <path:{name}#{key}>\n"));
     }
-    let out = run(&input, &[("SOPS_AGE_KEY_FILE", key_file)]);
+    let out = run(&input, env);
     assert!(out.status.success(), "{name}: {}", stderr(&out));
     // Our own reader: a 23-digit number is beyond serde_yaml.
     let tree = Tree::parse(&stdout(&out)).unwrap().unwrap();
@@ -267,6 +272,12 @@ fn identities_come_from_the_key_text_or_the_default_file() {
     std::fs::write(config.path().join("sops/age/keys.txt"), &key).unwrap();
     let dir = config.path().to_str().unwrap();
     assert_output(&run(input, &[("XDG_CONFIG_HOME", dir)]), want);
+}
+
+#[test]
+fn an_ssh_identity_opens_a_file_for_its_ssh_recipient() {
+    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sops/keys/test_ssh_ed25519");
+    decrypts_with("ssh-recipient.enc.yaml", &[("SOPS_AGE_SSH_PRIVATE_KEY_FILE", key)]);
 }
 
 #[test]

@@ -66,7 +66,12 @@ run_sops() {
     local key=$1
     shift
     local keyenv=()
-    if [[ "$key" != - ]]; then keyenv=("SOPS_AGE_KEY_FILE=$key"); fi
+    # `ssh:FILE` names an SSH private key (SOPS_AGE_SSH_PRIVATE_KEY_FILE).
+    if [[ "$key" == ssh:* ]]; then
+        keyenv=("SOPS_AGE_SSH_PRIVATE_KEY_FILE=${key#ssh:}")
+    elif [[ "$key" != - ]]; then
+        keyenv=("SOPS_AGE_KEY_FILE=$key")
+    fi
     (
         cd "$SANDBOX/cwd"
         env -i \
@@ -117,6 +122,11 @@ done
 recipient() {
     sed -n 's/^# public key: \(age1[0-9a-z]*\)$/\1/p' "$HERE/keys/$1.agekey"
 }
+# An SSH identity (age's ssh-ed25519 recipients; SOPS_AGE_SSH_PRIVATE_KEY_FILE), made once.
+if [[ ! -f "$HERE/keys/test_ssh_ed25519" ]]; then
+    ssh-keygen -q -t ed25519 -N "" -C "secretsubst test key only" -f "$HERE/keys/test_ssh_ed25519"
+fi
+R_SSH=$(cut -d' ' -f1,2 "$HERE/keys/test_ssh_ed25519.pub")
 R_TEST=$(recipient test)
 R_OTHER=$(recipient other)
 R_STRANGER=$(recipient stranger)
@@ -162,6 +172,8 @@ enc ksops-secret.enc.yaml       ksops-secret.yaml       "$K_TEST"     $NOCONF --
 mkdir -p "$HERE/suite" "$HERE/expected/suite"
 enc suite/app                   suite-app.yaml          "$K_TEST"     $NOCONF --age "$R_TEST" --input-type yaml --output-type yaml
 enc suite/denied                suite-denied.yaml       "$K_STRANGER" $NOCONF --age "$R_STRANGER" --input-type yaml --output-type yaml
+# A file for an SSH recipient only.
+enc ssh-recipient.enc.yaml      two-recipients.yaml     "ssh:$HERE/keys/test_ssh_ed25519" $NOCONF --age "$R_SSH"
 # A whole manifest encrypted, comments too (also inside a list, which sops writes as an item).
 enc configmap.enc.yaml          configmap.yaml          "$K_TEST"     $NOCONF --age "$R_TEST"
 
