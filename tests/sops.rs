@@ -276,8 +276,14 @@ fn identities_come_from_the_key_text_or_the_default_file() {
 
 #[test]
 fn an_ssh_identity_opens_a_file_for_its_ssh_recipient() {
-    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sops/keys/test_ssh_ed25519");
-    decrypts_with("ssh-recipient.enc.yaml", &[("SOPS_AGE_SSH_PRIVATE_KEY_FILE", key)]);
+    let key = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/sops/keys/test_ssh_ed25519"
+    );
+    decrypts_with(
+        "ssh-recipient.enc.yaml",
+        &[("SOPS_AGE_SSH_PRIVATE_KEY_FILE", key)],
+    );
 }
 
 #[test]
@@ -466,4 +472,31 @@ fn an_unknown_manifests_mode_is_an_error() {
         assert_failure(&out, &[]),
         "error: AVP_SOPS_MANIFESTS must be decrypt or unset, got \"yes\"\n"
     );
+}
+
+/// A SOPS file of two documents (one MAC over both), and beside it in the same stream a
+/// document of another SOPS file: each file is decrypted as a whole.
+#[test]
+fn documents_of_one_sops_file_decrypt_together() {
+    let two = std::fs::read_to_string(Path::new(DIR).join("two-documents.enc.yaml")).unwrap();
+    let other = std::fs::read_to_string(Path::new(DIR).join("configmap.enc.yaml")).unwrap();
+    let values = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/values.yaml");
+    let out = Run::generate(&format!("{two}---\n{other}"))
+        .env("AVP_TYPE", "file")
+        .env("AVP_VALUES_FILE", values)
+        .env("AVP_SOPS_MANIFESTS", "decrypt")
+        .env("SOPS_AGE_KEY_FILE", TEST_KEY)
+        .output();
+    let want =
+        |name: &str| std::fs::read_to_string(Path::new(DIR).join("expected").join(name)).unwrap();
+    let expected = format!(
+        "{}---\n{}",
+        want("two-documents.enc.yaml"),
+        want("configmap.enc.yaml")
+    )
+    .replace(
+        "<path:secret/data/app#username>",
+        "orders-svc-s3cr3t-appuser",
+    );
+    assert_output(&out, &expected);
 }

@@ -51,41 +51,79 @@ pub fn decrypt(
 
 type Load<'a> = dyn Fn() -> Result<&'a Identities, String> + Sync + 'a;
 
+/// A document of the input with SOPS metadata.
+struct Encrypted<'s> {
+    chunk: &'s split::Chunk<'s>,
+    /// 1-based, as errors count documents.
+    document: usize,
+    tree: Tree,
+    sops_key: usize,
+    /// The metadata's MAC, which identifies the SOPS file the document came from: sops writes
+    /// the same metadata into every document of a file, and one MAC over all of them.
+    mac: String,
+}
+
 fn decrypt_source(source: Source, load: &Load<'_>) -> Result<Source, Vec<Diagnostic>> {
     // A file that does not split is reported by the usual steps, which see it next.
     let Ok(parts) = split::split(&source.text) else {
         return Ok(source);
     };
-    let mut text = String::with_capacity(source.text.len());
-    let mut copied = 0;
-    let mut errors = Vec::new();
-    let mut changed = false;
-    for (index, chunk) in parts.chunks.iter().enumerate() {
-        let Ok(Some(tree)) = Tree::parse(chunk.body) else {
-            continue;
-        };
-        let Some(sops_key) = metadata_key(&tree) else {
-            continue;
-        };
-        let at = |cause: Cause| Diagnostic {
-            document: Some(index + 1),
-            ..Diagnostic::in_file(&source.name, cause)
-        };
-        match decrypt_document(chunk.body, &tree, sops_key, load) {
-            Ok(plain) => {
-                text.push_str(&source.text[copied..chunk.offset]);
-                text.push_str(&plain);
-                copied = chunk.offset + chunk.body.len();
-                changed = true;
+    let mut groups: Vec<Vec<Encrypted<'_>>> = Vec::new();
+    let mut document = 0;
+    for chunk in &parts.chunks {
+        let tree = match Tree::parse(chunk.body) {
+            Ok(Some(tree)) => tree,
+            Ok(None) => continue,
+            Err(_) => {
+                document += 1;
+                continue;
             }
-            Err(e) => errors.push(at(Cause::Other(format!("sops: {e}")))),
+        };
+        document += 1;
+        let Some((sops_key, mac)) = metadata(&tree) else {
+            continue;
+        };
+        let doc = Encrypted {
+            chunk,
+            document,
+            tree,
+            sops_key,
+            mac,
+        };
+        match groups.iter_mut().find(|g| g[0].mac == doc.mac) {
+            Some(group) => group.push(doc),
+            None => groups.push(vec![doc]),
+        }
+    }
+    if groups.is_empty() {
+        return Ok(source);
+    }
+    let mut bodies: Vec<(usize, String)> = Vec::new();
+    let mut errors = Vec::new();
+    for group in &groups {
+        match decrypt_file(group, load) {
+            Ok(decrypted) => bodies.extend(decrypted),
+            Err(e) => errors.push(Diagnostic {
+                document: Some(group[0].document),
+                ..Diagnostic::in_file(&source.name, Cause::Other(format!("sops: {e}")))
+            }),
         }
     }
     if !errors.is_empty() {
         return Err(errors);
     }
-    if !changed {
-        return Ok(source);
+    bodies.sort_by_key(|(offset, _)| *offset);
+    let mut text = String::with_capacity(source.text.len());
+    let mut copied = 0;
+    for (offset, body) in bodies {
+        let old = parts
+            .chunks
+            .iter()
+            .find(|c| c.offset == offset)
+            .map_or(0, |c| c.body.len());
+        text.push_str(&source.text[copied..offset]);
+        text.push_str(&body);
+        copied = offset + old;
     }
     text.push_str(&source.text[copied..]);
     Ok(Source {
@@ -94,33 +132,69 @@ fn decrypt_source(source: Source, load: &Load<'_>) -> Result<Source, Vec<Diagnos
     })
 }
 
-/// The span start of the top-level `sops` key whose value is a map.
-fn metadata_key(tree: &Tree) -> Option<usize> {
+/// The span start of the top-level `sops` key whose value is a map, and its MAC.
+fn metadata(tree: &Tree) -> Option<(usize, String)> {
     let Node::Map(map) = &tree.root else {
         return None;
     };
     map.entries.iter().find_map(|(key, value)| {
         let key = key.as_scalar()?;
-        (key.value == sops::METADATA_KEY && matches!(tree.resolve(value), Node::Map(_)))
-            .then_some(key.span.start)
+        let value = tree.resolve(value);
+        if key.value != sops::METADATA_KEY || !matches!(value, Node::Map(_)) {
+            return None;
+        }
+        let mac = tree
+            .get(value, "mac")
+            .and_then(Node::as_scalar)
+            .map(|s| s.value.clone())
+            .unwrap_or_default();
+        Some((key.span.start, mac))
     })
 }
 
-fn decrypt_document(
-    body: &str,
-    tree: &Tree,
-    sops_key: usize,
-    load: &Load<'_>,
-) -> Result<String, String> {
-    let item = sops::stores::document(tree)?;
-    let paths = sops::container_paths(std::slice::from_ref(&item));
-    let file = sops::File::new(vec![item], false).map_err(|e| e.to_string())?;
+/// Decrypts the documents of one SOPS file together (one data key, one MAC over all of them):
+/// each document's new text, by its offset in the input.
+fn decrypt_file(docs: &[Encrypted<'_>], load: &Load<'_>) -> Result<Vec<(usize, String)>, String> {
+    let items = docs
+        .iter()
+        .map(|d| sops::stores::document_at(&d.tree, d.chunk.offset))
+        .collect::<Result<Vec<_>, _>>()?;
+    let paths = sops::container_paths(&items);
+    let file = sops::File::new(items, false).map_err(|e| e.to_string())?;
     let identities = load()?;
     let decrypted = file.decrypt(identities).map_err(|e| e.to_string())?;
-    let mut edits: Vec<Edit> = decrypted
-        .values
+    docs.iter()
+        .map(|doc| {
+            let start = doc.chunk.offset;
+            let end = start + doc.chunk.body.len();
+            let local = |at: usize| (start..end).contains(&at).then(|| at - start);
+            let values: Vec<(usize, &sops::Plain)> = decrypted
+                .values
+                .iter()
+                .filter_map(|(at, plain)| Some((local(*at)?, plain)))
+                .collect();
+            let comments: Vec<(usize, &str)> = decrypted
+                .comments
+                .iter()
+                .filter_map(|(at, text)| Some((local(*at)?, text.as_str())))
+                .collect();
+            let body = decrypt_document(doc, &values, &comments, &decrypted, &paths)?;
+            Ok((start, body))
+        })
+        .collect()
+}
+
+fn decrypt_document(
+    doc: &Encrypted<'_>,
+    values: &[(usize, &sops::Plain)],
+    comments: &[(usize, &str)],
+    decrypted: &sops::Decrypted,
+    paths: &[String],
+) -> Result<String, String> {
+    let tree = &doc.tree;
+    let mut edits: Vec<Edit> = values
         .iter()
-        .map(|(at, plain)| {
+        .map(|&(at, plain)| {
             let text = String::from_utf8_lossy(&plain.text).into_owned();
             let typed = match plain.kind {
                 PlainKind::Int | PlainKind::Float => {
@@ -137,28 +211,30 @@ fn decrypt_document(
             };
             match typed {
                 Some(value) => Edit::Replace {
-                    at: *at,
+                    at,
                     value: NewValue::Typed(value),
                     pieces: Vec::new(),
                 },
                 None => Edit::Replace {
-                    at: *at,
+                    at,
                     value: NewValue::Text(text.clone()),
-                    pieces: vec![(scalar_text(tree, *at).unwrap_or_default(), text)],
+                    pieces: vec![(scalar_text(tree, at).unwrap_or_default(), text)],
                 },
             }
         })
         .collect();
-    edits.push(Edit::Remove { key_at: sops_key });
-    let mut text = rewrite::rewrite(body, tree, &edits)?;
+    edits.push(Edit::Remove {
+        key_at: doc.sops_key,
+    });
+    let mut text = rewrite::rewrite(doc.chunk.body, tree, &edits)?;
     // sops writes an encrypted comment inside a list as an item: `- ENC[…,type:comment]`.
-    for (at, comment) in &decrypted.comments {
-        let encrypted = scalar_text(tree, *at).unwrap_or_default();
+    for &(at, comment) in comments {
+        let encrypted = scalar_text(tree, at).unwrap_or_default();
         text = uncomment_item(&text, &encrypted, comment).ok_or_else(|| {
             "an encrypted comment sits in a flow list, which cannot hold a comment".to_owned()
         })?;
     }
-    Ok(decrypt_comment_lines(&text, &decrypted, &paths))
+    Ok(decrypt_comment_lines(&text, decrypted, paths))
 }
 
 /// `- ENC[…]` (the item holding an encrypted comment) becomes `#` and the comment.

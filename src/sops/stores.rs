@@ -22,16 +22,16 @@ pub fn parse_yaml(text: &str) -> Result<Vec<Item>, String> {
             )
         })?;
         if let Some(tree) = tree {
-            let offset = chunk.body.as_ptr() as usize - text.as_ptr() as usize;
-            branches.push(item(&tree, &tree.root, offset)?);
+            branches.push(document_at(&tree, chunk.offset)?);
         }
     }
     Ok(branches)
 }
 
-/// The items of one parsed document, positions relative to its own text.
-pub fn document(tree: &Tree) -> Result<Item, String> {
-    item(tree, &tree.root, 0)
+/// The items of one parsed document, positions counted from `offset` (the document's place in
+/// its file).
+pub fn document_at(tree: &Tree, offset: usize) -> Result<Item, String> {
+    item(tree, &tree.root, offset)
 }
 
 fn item(tree: &Tree, node: &Node, offset: usize) -> Result<Item, String> {

@@ -172,6 +172,8 @@ enc ksops-secret.enc.yaml       ksops-secret.yaml       "$K_TEST"     $NOCONF --
 mkdir -p "$HERE/suite" "$HERE/expected/suite"
 enc suite/app                   suite-app.yaml          "$K_TEST"     $NOCONF --age "$R_TEST" --input-type yaml --output-type yaml
 enc suite/denied                suite-denied.yaml       "$K_STRANGER" $NOCONF --age "$R_STRANGER" --input-type yaml --output-type yaml
+# Two documents in one file: sops writes the metadata into each, and one MAC covers both.
+enc two-documents.enc.yaml      two-documents.yaml      "$K_TEST"     $NOCONF --age "$R_TEST" --encrypted-regex '^stringData$'
 # A file for an SSH recipient only.
 enc ssh-recipient.enc.yaml      two-recipients.yaml     "ssh:$HERE/keys/test_ssh_ed25519" $NOCONF --age "$R_SSH"
 # A whole manifest encrypted, comments too (also inside a list, which sops writes as an item).
