@@ -500,3 +500,26 @@ fn documents_of_one_sops_file_decrypt_together() {
     );
     assert_output(&out, &expected);
 }
+
+#[test]
+fn a_symbolic_link_out_of_the_working_directory_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let inside = root.path().join("app");
+    std::fs::create_dir(&inside).unwrap();
+    std::fs::copy(
+        Path::new(DIR).join("basic.enc.yaml"),
+        root.path().join("outside.enc.yaml"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("../outside.enc.yaml", inside.join("link.enc.yaml")).unwrap();
+    let out = Run::generate(&read("link.enc.yaml", "deep"))
+        .dir(&inside)
+        .env("AVP_TYPE", "sops")
+        .env("SOPS_AGE_KEY_FILE", TEST_KEY)
+        .output();
+    let err = assert_failure(&out, PLAINTEXT);
+    assert!(
+        err.ends_with("sops: link.enc.yaml: the path leads out of the working directory (set AVP_SOPS_ALLOW_OUTSIDE=true to allow it)\n"),
+        "{err}"
+    );
+}
