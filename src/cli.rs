@@ -19,12 +19,16 @@ pub struct Cli {
 pub enum Command {
     /// Print the manifests of PATH (a file, a directory, or - for stdin) with placeholders replaced
     Generate(Generate),
+    /// Print the unique (profile, path, version) secrets the manifests of PATH use, without
+    /// contacting a backend
+    Refs(Refs),
     /// Print the version
     Version,
 }
 
+/// Where the manifests and the settings come from; the same for every command.
 #[derive(Debug, Args)]
-pub struct Generate {
+pub struct Input {
     /// A manifest file, a directory of them, or - for stdin
     #[arg(required_unless_present = "command", conflicts_with = "command")]
     pub path: Option<String>,
@@ -42,22 +46,49 @@ pub struct Generate {
     #[arg(short = 's', long = "secret-name")]
     pub secret_name: Option<String>,
 
-    /// Neither read nor write the cached Vault token
-    #[arg(long)]
-    pub disable_token_cache: bool,
-
     /// Verbose logs on stderr (accepted for AVP compatibility: they never contain secret values)
     #[arg(long)]
     pub verbose_sensitive_output: bool,
 
-    /// Succeed with empty output when the input holds no manifest
+    /// Succeed when the input holds no manifest
     #[arg(long)]
     pub allow_empty: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct Generate {
+    #[command(flatten)]
+    pub input: Input,
+
+    /// Neither read nor write the cached Vault token
+    #[arg(long)]
+    pub disable_token_cache: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Refs {
+    #[command(flatten)]
+    pub input: Input,
+
+    /// `text`: one `PROFILE<TAB>PATH[<TAB>VERSION]` line each; `json`: an array of objects with
+    /// `profile`, `path` and `version`
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
 impl Cli {
     pub fn verbose(&self) -> bool {
-        matches!(&self.command, Command::Generate(g) if g.verbose_sensitive_output)
+        match &self.command {
+            Command::Generate(g) => g.input.verbose_sensitive_output,
+            Command::Refs(r) => r.input.verbose_sensitive_output,
+            Command::Version => false,
+        }
     }
 }
 

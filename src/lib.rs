@@ -10,6 +10,7 @@ pub mod error;
 pub mod logging;
 pub mod manifest;
 pub mod placeholder;
+pub mod refs;
 pub mod resolve;
 pub mod secret;
 pub mod setting_file;
@@ -26,7 +27,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail};
 
-use cli::{Cli, Command, Generate};
+use cli::{Cli, Command, Input};
 use config::{Config, Layer, Settings};
 use error::{Cause, Diagnostic, Errors};
 use manifest::input::Source;
@@ -42,25 +43,34 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => {
             ensure_stdout_is_open()?;
             signals::install()?;
-            let (config, inputs, name) = load(&args)?;
-            let rendered = process(&inputs, &config, &name, args.allow_empty)?;
-            signals::hold_if_interrupted();
-            let _waiting = wait::on("the reader of stdout");
-            let mut stdout = io::BufWriter::new(io::stdout().lock());
-            rendered
-                .write_to(&mut stdout)
-                .and_then(|()| stdout.flush())
-                .map_err(|e| match e.kind() {
-                    // A consumer must be able to tell that it did not get the whole output.
-                    io::ErrorKind::BrokenPipe => {
-                        anyhow!(
-                            "cannot write to stdout: the reader closed it before the output ended"
-                        )
-                    }
-                    _ => anyhow!("cannot write to stdout: {e}"),
-                })
+            let (config, inputs, name) = load(&args.input, !args.disable_token_cache)?;
+            let rendered = process(&inputs, &config, &name, args.input.allow_empty)?;
+            print(|out| rendered.write_to(out))
+        }
+        Command::Refs(args) => {
+            ensure_stdout_is_open()?;
+            signals::install()?;
+            let (config, inputs, name) = load(&args.input, false)?;
+            let refs = refs::collect(&inputs, &config, &name, args.input.allow_empty)?;
+            print(|out| refs::write(out, &refs, args.format))
         }
     }
+}
+
+/// Writes the run's output to stdout, once nothing can fail any more.
+fn print(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<()> {
+    signals::hold_if_interrupted();
+    let _waiting = wait::on("the reader of stdout");
+    let mut stdout = io::BufWriter::new(io::stdout().lock());
+    write(&mut stdout)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| match e.kind() {
+            // A consumer must be able to tell that it did not get the whole output.
+            io::ErrorKind::BrokenPipe => {
+                anyhow!("cannot write to stdout: the reader closed it before the output ended")
+            }
+            _ => anyhow!("cannot write to stdout: {e}"),
+        })
 }
 
 /// A closed stdout must fail the run, not "succeed" with no output. Rust's start-up reopens a
@@ -82,8 +92,8 @@ fn ensure_stdout_is_open() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The settings and the input texts of `generate`, and the name the input goes by.
-fn load(args: &Generate) -> anyhow::Result<(Config, Vec<Source>, String)> {
+/// The settings and the input texts of a command, and the name the input goes by.
+fn load(args: &Input, cache_credentials: bool) -> anyhow::Result<(Config, Vec<Source>, String)> {
     // vars() would panic on a variable that is not UTF-8; such variables cannot be settings.
     let env: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
@@ -104,7 +114,7 @@ fn load(args: &Generate) -> anyhow::Result<(Config, Vec<Source>, String)> {
         config::profiles::merge(&layers),
     )?;
     config.deadline = deadline;
-    config.cache_credentials = !args.disable_token_cache;
+    config.cache_credentials = cache_credentials;
     let (inputs, name) = match args.path.as_deref() {
         _ if !args.command.is_empty() => {
             let source = manifest::pipeline::run(&args.command, &config.deadline)?;
@@ -153,8 +163,8 @@ pub struct Rendered<'a> {
 }
 
 impl Rendered<'_> {
-    pub fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
-        manifest::write(out, &self.files, &self.outputs)
+    pub fn write_to(&self, mut out: &mut dyn Write) -> io::Result<()> {
+        manifest::write(&mut out, &self.files, &self.outputs)
     }
 
     /// The whole output as one string.
@@ -164,6 +174,35 @@ impl Rendered<'_> {
             .expect("writing to memory cannot fail");
         String::from_utf8(out).expect("the output is built from UTF-8 text")
     }
+}
+
+/// What parsing and collecting found: the files, the plan (`None` for allowed empty input) and
+/// the errors so far. Empty input is an error unless `allow_empty`.
+pub fn collect<'a>(
+    inputs: &'a [Source],
+    config: &Config,
+    name: &str,
+    allow_empty: bool,
+) -> anyhow::Result<(Vec<File<'a>>, Option<substitute::Plan<'a>>, Vec<Diagnostic>)> {
+    let mut errors = Vec::new();
+    let files: Vec<File<'a>> = inputs
+        .iter()
+        .filter_map(|source| manifest::split(source).map_err(|e| errors.push(*e)).ok())
+        .collect();
+    let rules = Rules {
+        path_validation: config.path_validation.as_ref(),
+        profiles: &config.profiles,
+    };
+    let plan = substitute::collect(&files, &rules);
+    if errors.is_empty() && plan.manifests == 0 && !plan.has_errors() {
+        if allow_empty {
+            return Ok((files, None, errors));
+        }
+        bail!(
+            "no Kubernetes manifests in {name}: refusing to print empty output, which would make Argo CD prune the app (pass --allow-empty to allow it)"
+        );
+    }
+    Ok((files, Some(plan), errors))
 }
 
 /// Substitutes the placeholders of `inputs`: parse → collect → resolve → substitute. `name`
@@ -176,28 +215,14 @@ pub fn process<'a>(
     allow_empty: bool,
 ) -> anyhow::Result<Rendered<'a>> {
     let started = Instant::now();
-    let mut errors = Vec::new();
-    let files: Vec<File<'a>> = inputs
-        .iter()
-        .filter_map(|source| manifest::split(source).map_err(|e| errors.push(*e)).ok())
-        .collect();
-    let rules = Rules {
-        path_validation: config.path_validation.as_ref(),
-        profiles: &config.profiles,
+    let (files, plan, mut errors) = collect(inputs, config, name, allow_empty)?;
+    let Some(plan) = plan else {
+        return Ok(Rendered {
+            files: Vec::new(),
+            outputs: Vec::new(),
+        });
     };
-    let plan = substitute::collect(&files, &rules);
     let parsed = started.elapsed();
-    if errors.is_empty() && plan.manifests == 0 && !plan.has_errors() {
-        if allow_empty {
-            return Ok(Rendered {
-                files: Vec::new(),
-                outputs: Vec::new(),
-            });
-        }
-        bail!(
-            "no Kubernetes manifests in {name}: refusing to print empty output, which would make Argo CD prune the app (pass --allow-empty to allow it)"
-        );
-    }
     let fetch_started = Instant::now();
     let resolved = match resolve::resolve(config, &plan.refs) {
         Ok(resolved) => resolved,

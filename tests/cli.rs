@@ -247,6 +247,61 @@ fn profiles_example_reads_two_backends_by_prefix_and_annotation() {
 }
 
 #[test]
+fn refs_lists_each_secret_once_sorted_without_a_backend() {
+    // No backend is configured: refs contacts none.
+    let out = run(
+        &["refs", "testdata/apps/plain"],
+        &[("AVP_TYPE", ""), ("AVP_VALUES_FILE", "")],
+        None,
+    );
+    assert_exit_code(&out, 0);
+    assert_eq!(
+        stdout(&out),
+        "default\tsecret/data/app\ndefault\tsecret/data/app\t1\ndefault\tsecret/data/backup\ndefault\tsecret/data/db\n"
+    );
+}
+
+#[test]
+fn refs_in_json_name_profiles_and_versions() {
+    let out = run(
+        &[
+            "refs",
+            "--format",
+            "json",
+            "-c",
+            "testdata/profiles/settings.yaml",
+            "testdata/profiles/app.yaml",
+        ],
+        &[],
+        None,
+    );
+    assert_exit_code(&out, 0);
+    let refs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        refs,
+        serde_json::json!([
+            {"profile": "default", "path": "secret/data/app", "version": null},
+            {"profile": "team", "path": "payments/api", "version": null},
+        ])
+    );
+}
+
+#[test]
+fn refs_of_an_input_with_errors_print_nothing() {
+    let out = run(
+        &["refs", "-"],
+        &[],
+        Some("kind: A\nx: <path:a#b | nosuch>\ny: <path:c#d>\n"),
+    );
+    assert_exit_code(&out, 1);
+    assert_eq!(stdout(&out), "");
+    assert_eq!(
+        stderr(&out),
+        "error: <stdin>: doc 1 (A): x: <path:a#b | nosuch>: invalid modifier: nosuch\n"
+    );
+}
+
+#[test]
 fn helm_stream_file_is_substituted() {
     let output = generate_app(HELM_STREAM, &[HELM_STREAM], 6);
     insta::assert_snapshot!("app_helm_stream", output);
