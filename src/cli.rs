@@ -63,6 +63,11 @@ pub struct Generate {
     /// Neither read nor write the cached Vault token
     #[arg(long)]
     pub disable_token_cache: bool,
+
+    /// The real render with every injected value replaced by `(masked PROFILE:PATH#KEY)`, for
+    /// reviewing rendered diffs in CI logs
+    #[arg(long)]
+    pub mask: bool,
 }
 
 #[derive(Debug, Args)]

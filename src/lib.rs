@@ -43,7 +43,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => {
             ensure_stdout_is_open()?;
             signals::install()?;
-            let (config, inputs, name) = load(&args.input, !args.disable_token_cache)?;
+            let (mut config, inputs, name) = load(&args.input, !args.disable_token_cache)?;
+            config.mask = args.mask;
             let rendered = process(&inputs, &config, &name, args.input.allow_empty)?;
             print(|out| rendered.write_to(out))
         }
@@ -192,6 +193,7 @@ pub fn collect<'a>(
     let rules = Rules {
         path_validation: config.path_validation.as_ref(),
         profiles: &config.profiles,
+        mask: config.mask,
     };
     let plan = substitute::collect(&files, &rules);
     if errors.is_empty() && plan.manifests == 0 && !plan.has_errors() {

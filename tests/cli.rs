@@ -247,6 +247,27 @@ fn profiles_example_reads_two_backends_by_prefix_and_annotation() {
 }
 
 #[test]
+fn mask_shows_which_secret_lands_where_never_its_value() {
+    let input = "kind: Deployment\nspec:\n  replicas: <path:secret/data/app#replicas>\n  user: \"u-<path:secret/data/app#username>\"\n---\nkind: Secret\ndata:\n  pw: PHBhdGg6c2VjcmV0L2RhdGEvYXBwI3Bhc3N3b3JkPg==\n";
+    let out = run(&["generate", "--mask", "-"], &[], Some(input));
+    assert_exit_code(&out, 0);
+    // A typed position gets the marker as a string; a base64 Secret value its base64.
+    assert_eq!(
+        stdout(&out),
+        "kind: Deployment\nspec:\n  replicas: (masked default:secret/data/app#replicas)\n  user: \"u-(masked default:secret/data/app#username)\"\n---\nkind: Secret\ndata:\n  pw: KG1hc2tlZCBkZWZhdWx0OnNlY3JldC9kYXRhL2FwcCNwYXNzd29yZCk=\n"
+    );
+    assert!(!stdout(&out).to_lowercase().contains("s3cr3t"));
+    // Still the real render: a missing key fails as it would without the flag.
+    let out = run(
+        &["generate", "--mask", "-"],
+        &[],
+        Some("kind: A\nx: <path:secret/data/app#nope>\n"),
+    );
+    assert_exit_code(&out, 1);
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
 fn refs_lists_each_secret_once_sorted_without_a_backend() {
     // No backend is configured: refs contacts none.
     let out = run(

@@ -138,6 +138,8 @@ pub struct Config {
     pub deadline: Deadline,
     /// `AVP_SOPS_MANIFESTS=decrypt`: SOPS-encrypted documents in the input are decrypted.
     pub sops_manifests: bool,
+    /// `generate --mask`: injected values are replaced by markers naming their secret.
+    pub mask: bool,
     /// The default backend (the flat settings) and the named ones.
     pub profiles: Profiles,
 }
@@ -177,6 +179,7 @@ impl Config {
             cache_credentials: true,
             deadline,
             sops_manifests,
+            mask: false,
             profiles: Profiles::new(settings, backends)?,
         })
     }

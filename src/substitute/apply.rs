@@ -277,8 +277,19 @@ fn value_of(doc: &DocPlan<'_>, slot: &Slot, fetched: &Fetched) -> Result<Value, 
         }
         Some(value) => value.clone(),
     };
-    p.modifiers
+    let value = p
+        .modifiers
         .iter()
         .try_fold(value, |value, modifier| modifier.apply(value))
-        .map_err(|e| NoValue::Other(Cause::Invalid(e)))
+        .map_err(|e| NoValue::Other(Cause::Invalid(e)))?;
+    // The real render, its value hidden: a reviewer sees which secret lands where.
+    Ok(match doc.mask {
+        true => Value::String(format!(
+            "(masked {}:{}#{})",
+            secret.profile,
+            excerpt(&secret.path),
+            excerpt(key)
+        )),
+        false => value,
+    })
 }

@@ -24,6 +24,8 @@ pub use apply::{Fetched, Unfetched, apply};
 pub struct Rules<'a> {
     pub path_validation: Option<&'a Regex>,
     pub profiles: &'a Profiles,
+    /// `generate --mask`: every injected value becomes `(masked PROFILE:PATH#KEY)`.
+    pub mask: bool,
 }
 
 /// Everything found in the input: what to fetch, and where each value goes.
@@ -91,6 +93,8 @@ struct DocPlan<'f> {
     place: Place,
     typed: bool,
     remove_missing: bool,
+    /// `generate --mask`.
+    mask: bool,
     /// The annotation path's secret, for generic placeholders.
     generic: Generic,
     fields: Vec<Field>,
@@ -342,6 +346,7 @@ impl<'f> Plan<'f> {
             body,
             typed,
             remove_missing,
+            mask: rules.mask,
             generic,
             place,
             fields,
@@ -386,6 +391,7 @@ mod tests {
             &Rules {
                 path_validation: None,
                 profiles: &profiles,
+                mask: false,
             },
         );
         let serde_json::Value::Object(paths) = secrets else {
