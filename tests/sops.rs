@@ -156,6 +156,11 @@ fn read(file: &str, key: &str) -> String {
     format!("kind: A\nx: <path:{file}#{key}>\n")
 }
 
+/// The error of reading `key` of `file` with the test identity.
+fn read_error(file: &str, key: &str) -> String {
+    error(&read(file, key), &[("SOPS_AGE_KEY_FILE", TEST_KEY)])
+}
+
 #[test]
 fn a_file_for_an_identity_we_do_not_hold_names_its_recipients() {
     let stranger = std::fs::read_to_string(Path::new(DIR).join("keys/stranger.agekey")).unwrap();
@@ -165,10 +170,7 @@ fn a_file_for_an_identity_we_do_not_hold_names_its_recipients() {
         .unwrap()
         .trim()
         .to_owned();
-    let err = error(
-        &read("stranger.enc.yaml", "app"),
-        &[("SOPS_AGE_KEY_FILE", TEST_KEY)],
-    );
+    let err = read_error("stranger.enc.yaml", "app");
     assert_eq!(
         err,
         format!(
@@ -205,17 +207,11 @@ fn tampered_files_are_errors_never_partial_reads() {
 #[test]
 fn key_types_we_do_not_decrypt_are_named() {
     assert_eq!(
-        error(
-            &read("pgp-only.enc.yaml", "app"),
-            &[("SOPS_AGE_KEY_FILE", TEST_KEY)]
-        ),
+        read_error("pgp-only.enc.yaml", "app"),
         "error: <stdin>: doc 1 (A): x: <path:pgp-only.enc.yaml#app>: sops: pgp-only.enc.yaml: the data key is encrypted only for PGP keys, which secretsubst does not decrypt (only age)"
     );
     assert!(
-        error(
-            &read("kms-only.enc.yaml", "app"),
-            &[("SOPS_AGE_KEY_FILE", TEST_KEY)]
-        )
+        read_error("kms-only.enc.yaml", "app")
         .ends_with("the data key is encrypted only for AWS KMS keys, which secretsubst does not decrypt (only age)")
     );
 }
@@ -223,11 +219,8 @@ fn key_types_we_do_not_decrypt_are_named() {
 #[test]
 fn an_ordinary_file_is_not_a_sops_file() {
     assert!(
-        error(
-            &read("not-sops.yaml", "app"),
-            &[("SOPS_AGE_KEY_FILE", TEST_KEY)]
-        )
-        .ends_with("sops: not-sops.yaml: not a SOPS file (no sops metadata)")
+        read_error("not-sops.yaml", "app")
+            .ends_with("sops: not-sops.yaml: not a SOPS file (no sops metadata)")
     );
 }
 
@@ -298,19 +291,31 @@ fn each_file_is_decrypted_once_however_many_placeholders_read_it() {
     );
 }
 
+/// The values file, for the placeholders inside encrypted manifests.
+const VALUES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/values.yaml");
+
+/// `generate FILE` with the values-file backend, decrypting SOPS manifests with `key` (none:
+/// the setting unset).
+fn generate_manifests(file: &Path, key: Option<&str>) -> Output {
+    let run = Run::new(["generate"])
+        .arg(file)
+        .env("AVP_TYPE", "file")
+        .env("AVP_VALUES_FILE", VALUES);
+    match key {
+        Some(key) => run
+            .env("AVP_SOPS_MANIFESTS", "decrypt")
+            .env("SOPS_AGE_KEY_FILE", key)
+            .output(),
+        None => run.output(),
+    }
+}
+
 /// The KSOPS way: an encrypted Secret in the input, decrypted in place with
 /// `AVP_SOPS_MANIFESTS=decrypt`; its placeholders are then substituted from the values file.
 #[test]
 fn an_encrypted_manifest_is_decrypted_in_place_and_its_placeholders_substituted() {
     let file = Path::new(DIR).join("ksops-secret.enc.yaml");
-    let values = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/values.yaml");
-    let out = Run::new(["generate"])
-        .arg(&file)
-        .env("AVP_TYPE", "file")
-        .env("AVP_VALUES_FILE", values)
-        .env("AVP_SOPS_MANIFESTS", "decrypt")
-        .env("SOPS_AGE_KEY_FILE", TEST_KEY)
-        .output();
+    let out = generate_manifests(&file, Some(TEST_KEY));
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
@@ -354,25 +359,14 @@ fn an_encrypted_manifest_is_decrypted_in_place_and_its_placeholders_substituted(
 fn without_the_setting_encrypted_manifests_pass_through_untouched() {
     let file = Path::new(DIR).join("ksops-secret.enc.yaml");
     let encrypted = std::fs::read_to_string(&file).unwrap();
-    let values = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/values.yaml");
-    let out = Run::new(["generate"])
-        .arg(&file)
-        .env("AVP_TYPE", "file")
-        .env("AVP_VALUES_FILE", values)
-        .output();
+    let out = generate_manifests(&file, None);
     assert_output(&out, &encrypted);
 }
 
 #[test]
 fn an_encrypted_manifest_that_does_not_decrypt_names_file_and_document() {
     let file = Path::new(DIR).join("ksops-secret.enc.yaml");
-    let out = Run::new(["generate"])
-        .arg(&file)
-        .env("AVP_TYPE", "file")
-        .env("AVP_VALUES_FILE", "/nonexistent")
-        .env("AVP_SOPS_MANIFESTS", "decrypt")
-        .env("SOPS_AGE_KEY_FILE", OTHER_KEY)
-        .output();
+    let out = generate_manifests(&file, Some(OTHER_KEY));
     let err = assert_failure(&out, PLAINTEXT);
     assert!(
         err.starts_with(&format!(
@@ -388,14 +382,7 @@ fn an_encrypted_manifest_that_does_not_decrypt_names_file_and_document() {
 #[test]
 fn a_wholly_encrypted_manifest_decrypts_with_its_comments() {
     let file = Path::new(DIR).join("configmap.enc.yaml");
-    let values = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/values.yaml");
-    let out = Run::new(["generate"])
-        .arg(&file)
-        .env("AVP_TYPE", "file")
-        .env("AVP_VALUES_FILE", values)
-        .env("AVP_SOPS_MANIFESTS", "decrypt")
-        .env("SOPS_AGE_KEY_FILE", TEST_KEY)
-        .output();
+    let out = generate_manifests(&file, Some(TEST_KEY));
     let plain = std::fs::read_to_string(Path::new(DIR).join("expected/configmap.enc.yaml"))
         .unwrap()
         .replace(
@@ -480,10 +467,9 @@ fn an_unknown_manifests_mode_is_an_error() {
 fn documents_of_one_sops_file_decrypt_together() {
     let two = std::fs::read_to_string(Path::new(DIR).join("two-documents.enc.yaml")).unwrap();
     let other = std::fs::read_to_string(Path::new(DIR).join("configmap.enc.yaml")).unwrap();
-    let values = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/values.yaml");
     let out = Run::generate(&format!("{two}---\n{other}"))
         .env("AVP_TYPE", "file")
-        .env("AVP_VALUES_FILE", values)
+        .env("AVP_VALUES_FILE", VALUES)
         .env("AVP_SOPS_MANIFESTS", "decrypt")
         .env("SOPS_AGE_KEY_FILE", TEST_KEY)
         .output();
