@@ -19,6 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the manifests of PATH (a file, a directory, or - for stdin) with placeholders replaced
     Generate(Generate),
+    /// Resolve every placeholder of PATH and report each one (never a value): for CI dry runs
+    Check(Check),
     /// Print the unique (profile, path, version) secrets the manifests of PATH use, without
     /// contacting a backend
     Refs(Refs),
@@ -71,6 +73,24 @@ pub struct Generate {
 }
 
 #[derive(Debug, Args)]
+pub struct Check {
+    #[command(flatten)]
+    pub input: Input,
+
+    /// Check grammar, modifiers, annotations and profile names only; contact no backend
+    #[arg(long)]
+    pub offline: bool,
+
+    /// `text`: an aligned table and a summary line; `json`: an array of row objects
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Neither read nor write the cached Vault token
+    #[arg(long)]
+    pub disable_token_cache: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct Refs {
     #[command(flatten)]
     pub input: Input,
@@ -92,6 +112,7 @@ impl Cli {
         match &self.command {
             Command::Generate(g) => g.input.verbose_sensitive_output,
             Command::Refs(r) => r.input.verbose_sensitive_output,
+            Command::Check(c) => c.input.verbose_sensitive_output,
             Command::Version => false,
         }
     }

@@ -3,6 +3,7 @@
 //! Data flows one way: read → parse → collect references → resolve → substitute → write.
 
 pub mod backend;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod deadline;
@@ -47,6 +48,31 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             config.mask = args.mask;
             let rendered = process(&inputs, &config, &name, args.input.allow_empty)?;
             print(|out| rendered.write_to(out))
+        }
+        Command::Check(args) => {
+            ensure_stdout_is_open()?;
+            signals::install()?;
+            let (config, inputs, name) = load(&args.input, !args.disable_token_cache)?;
+            let rows = check::rows(
+                &inputs,
+                &config,
+                &name,
+                args.input.allow_empty,
+                args.offline,
+            )?;
+            print(|out| check::write(out, &rows, args.format))?;
+            let failed = rows
+                .iter()
+                .filter(|r| r.status != substitute::check::Status::Ok)
+                .count();
+            match failed {
+                0 => Ok(()),
+                failed => Err(check::Failed {
+                    failed,
+                    total: rows.len(),
+                }
+                .into()),
+            }
         }
         Command::Refs(args) => {
             ensure_stdout_is_open()?;

@@ -102,9 +102,12 @@ pub fn resolve(config: &Config, refs: &BTreeSet<SecretRef>) -> anyhow::Result<Re
 impl Resolved {
     /// Records a profile that could not be used: its error once, its secrets as unfetched.
     fn fail(&mut self, refs: Vec<SecretRef>, diagnostic: Diagnostic) {
+        let reason = diagnostic.to_string();
         self.errors.push(diagnostic);
-        self.secrets
-            .extend(refs.into_iter().map(|r| (r, Err(Unfetched::ProfileFailed))));
+        self.secrets.extend(
+            refs.into_iter()
+                .map(|r| (r, Err(Unfetched::ProfileFailed(reason.clone())))),
+        );
     }
 }
 

@@ -267,6 +267,70 @@ fn mask_shows_which_secret_lands_where_never_its_value() {
     assert_eq!(stdout(&out), "");
 }
 
+const CHECK_INPUT: &str = "kind: Secret\nmetadata:\n  name: s\nstringData:\n  a: <path:secret/data/app#username>\n  b: <path:secret/data/app#nope>\n  c: <path:secret/data/none#k>\n  d: <path:secret/data/app#username | nosuch>\n---\nkind: Deployment\nmetadata:\n  annotations:\n    avp.kubernetes.io/remove-missing: \"true\"\nx: 1\n";
+
+#[test]
+fn check_reports_every_placeholder_and_problem_without_a_value() {
+    let out = run(&["check", "-", VERBOSE], &[], Some(CHECK_INPUT));
+    assert_exit_code(&out, 1);
+    assert_eq!(
+        stdout(&out),
+        "\
+LOCATION                                 PLACEHOLDER                               PROFILE  STATUS       REASON
+<stdin>: doc 1 (Secret/s): stringData.a  <path:secret/data/app#username>           default  ok
+<stdin>: doc 1 (Secret/s): stringData.b  <path:secret/data/app#nope>               default  missing-key  missing value: key \"nope\" not found in secret/data/app
+<stdin>: doc 1 (Secret/s): stringData.c  <path:secret/data/none#k>                 default  not-found    file: secret secret/data/none not found in the values file
+<stdin>: doc 1 (Secret/s): stringData.d  <path:secret/data/app#username | nosuch>  -        invalid      invalid modifier: nosuch
+<stdin>: doc 2 (Deployment)              -                                         -        invalid      avp.kubernetes.io/remove-missing annotation can only be used on Secret or ConfigMap resources
+4 placeholders: 1 ok, 3 failed; 1 other problem
+"
+    );
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!all.to_lowercase().contains("s3cr3t"), "{all}");
+    assert!(
+        stderr(&out).contains("error: check: 4 of 5 rows failed"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn check_offline_contacts_no_backend_and_prints_json_rows() {
+    // No backend configured at all: offline needs none.
+    let out = run(
+        &["check", "--offline", "--format", "json", "-"],
+        &[("AVP_TYPE", ""), ("AVP_VALUES_FILE", "")],
+        Some(CHECK_INPUT),
+    );
+    assert_exit_code(&out, 1);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statuses: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["ok", "ok", "ok", "invalid", "invalid"]);
+    assert_eq!(
+        rows[0],
+        serde_json::json!({"file": "<stdin>", "document": 1, "kind": "Secret", "name": "s",
+            "field": "stringData.a", "placeholder": "<path:secret/data/app#username>",
+            "backend": "default", "path": "secret/data/app", "key": "username",
+            "version": null, "status": "ok", "reason": ""})
+    );
+    let ok = run(
+        &["check", "--offline", "-"],
+        &[],
+        Some("kind: A\nx: <path:secret/data/app#username>\n"),
+    );
+    assert_exit_code(&ok, 0);
+    assert!(
+        stdout(&ok).ends_with("1 placeholders: 1 ok, 0 failed\n"),
+        "{}",
+        stdout(&ok)
+    );
+}
+
 #[test]
 fn refs_lists_each_secret_once_sorted_without_a_backend() {
     // No backend is configured: refs contacts none.

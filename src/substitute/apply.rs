@@ -24,12 +24,13 @@ pub type Fetched = HashMap<SecretRef, Result<Arc<SecretData>, Unfetched>>;
 #[derive(Clone, Debug)]
 pub enum Unfetched {
     Failed(Failure),
-    /// Its profile could not be set up or logged in; that error is reported once, on its own.
-    ProfileFailed,
+    /// Its profile could not be set up or logged in; that error (given here) is reported once,
+    /// on its own.
+    ProfileFailed(String),
 }
 
 /// Why a placeholder has no value.
-enum NoValue {
+pub(super) enum NoValue {
     /// The key is absent (remove-missing may delete the field).
     Missing(String),
     Other(Cause),
@@ -234,7 +235,11 @@ fn short_tag(tag: &str) -> String {
 }
 
 /// The value of one placeholder: the secret's key, through its modifiers.
-fn value_of(doc: &DocPlan<'_>, slot: &Slot, fetched: &Fetched) -> Result<Value, NoValue> {
+pub(super) fn value_of(
+    doc: &DocPlan<'_>,
+    slot: &Slot,
+    fetched: &Fetched,
+) -> Result<Value, NoValue> {
     let p = &slot.placeholder;
     let key = match &p.target {
         Target::Inline { key, .. } | Target::Generic { key } => key,
@@ -260,7 +265,7 @@ fn value_of(doc: &DocPlan<'_>, slot: &Slot, fetched: &Fetched) -> Result<Value, 
                 note,
             }));
         }
-        Some(Err(Unfetched::ProfileFailed)) => return Err(NoValue::Reported),
+        Some(Err(Unfetched::ProfileFailed(_))) => return Err(NoValue::Reported),
         None => {
             return Err(NoValue::Other(Cause::Other(
                 "internal error: secret was not fetched".to_owned(),

@@ -4,6 +4,7 @@
 
 mod annotations;
 mod apply;
+pub mod check;
 mod walk;
 
 use std::collections::BTreeSet;

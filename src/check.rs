@@ -1,0 +1,140 @@
+//! `secretsubst check`: every placeholder resolved as `generate` would (or, `--offline`, only
+//! checked without a backend), reported one row each on stdout whatever the outcome; never a
+//! value.
+
+use std::io::{self, Write};
+
+use crate::cli::Format;
+use crate::config::Config;
+use crate::error::{Diagnostic, sanitize};
+use crate::manifest::input::Source;
+use crate::substitute::check::{Row, Status};
+
+/// The report failed: some rows are not `ok` (exit 1, after the report is printed).
+#[derive(Debug)]
+pub struct Failed {
+    pub failed: usize,
+    pub total: usize,
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "check: {} of {} rows failed", self.failed, self.total)
+    }
+}
+
+impl std::error::Error for Failed {}
+
+/// The rows of `inputs`: input problems, and each placeholder with its status.
+pub fn rows(
+    inputs: &[Source],
+    config: &Config,
+    name: &str,
+    allow_empty: bool,
+    offline: bool,
+) -> anyhow::Result<Vec<Row>> {
+    let (_files, plan, errors) = crate::collect(inputs, config, name, allow_empty)?;
+    let mut rows: Vec<Row> = errors.into_iter().map(row_of).collect();
+    let Some(plan) = plan else {
+        return Ok(rows);
+    };
+    let fetched = match offline {
+        true => None,
+        false => {
+            let resolved = crate::resolve::resolve(config, &plan.refs)?;
+            Some(resolved.secrets)
+        }
+    };
+    rows.extend(crate::substitute::check::rows(plan, fetched.as_ref()));
+    Ok(rows)
+}
+
+fn row_of(d: Diagnostic) -> Row {
+    Row {
+        status: Status::Invalid,
+        reason: d.cause.to_string(),
+        file: d.file,
+        document: d.document,
+        kind: d.kind,
+        name: d.name,
+        field: d.field,
+        placeholder: d.placeholder,
+        backend: None,
+        path: None,
+        key: None,
+        version: None,
+    }
+}
+
+/// Where a row is: `file: doc 2 (Secret/db): stringData.password`.
+fn location(row: &Row) -> String {
+    Diagnostic {
+        file: row.file.clone(),
+        document: row.document,
+        kind: row.kind.clone(),
+        name: row.name.clone(),
+        field: row.field.clone(),
+        placeholder: None,
+        in_base64: false,
+        cause: crate::error::Cause::Other(String::new()),
+    }
+    .location()
+}
+
+pub fn write(out: &mut dyn Write, rows: &[Row], format: Format) -> io::Result<()> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, rows)?;
+            writeln!(out)
+        }
+        Format::Text => {
+            let cells: Vec<[String; 5]> = rows
+                .iter()
+                .map(|r| {
+                    [
+                        sanitize(&location(r)),
+                        sanitize(r.placeholder.as_deref().unwrap_or("-")),
+                        sanitize(r.backend.as_deref().unwrap_or("-")),
+                        r.status.name().to_owned(),
+                        sanitize(&r.reason),
+                    ]
+                })
+                .collect();
+            let header = ["LOCATION", "PLACEHOLDER", "PROFILE", "STATUS", "REASON"];
+            let mut widths = header.map(|h| h.chars().count());
+            for row in &cells {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+            let line = |out: &mut dyn Write, cells: [&str; 5]| {
+                let mut text = String::new();
+                for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+                    if i == 4 {
+                        text.push_str(cell);
+                    } else {
+                        text.push_str(&format!("{cell:<width$}  "));
+                    }
+                }
+                writeln!(out, "{}", text.trim_end())
+            };
+            line(out, header)?;
+            for row in &cells {
+                line(out, [&row[0], &row[1], &row[2], &row[3], &row[4]])?;
+            }
+            let placeholders = rows.iter().filter(|r| r.placeholder.is_some()).count();
+            let ok = rows.iter().filter(|r| r.status == Status::Ok).count();
+            let others = rows.len() - placeholders;
+            write!(
+                out,
+                "{placeholders} placeholders: {ok} ok, {} failed",
+                placeholders - ok
+            )?;
+            match others {
+                0 => writeln!(out),
+                1 => writeln!(out, "; 1 other problem"),
+                n => writeln!(out, "; {n} other problems"),
+            }
+        }
+    }
+}
