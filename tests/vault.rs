@@ -921,3 +921,75 @@ fn a_timeout_while_the_body_arrives_is_retried_and_named() {
     assert!(err.contains("gave up after retrying"), "{err}");
     assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+/// `check` against Vault: every status a real backend can give, with verbose logs, and never a
+/// value or token in either stream.
+#[test]
+fn check_names_ok_denied_not_found_and_missing_key_and_prints_no_value() {
+    let server = app_server()
+        .token(
+            "reader-s3cr3t",
+            Policy::Read(vec!["secret/data/app".into()]),
+        )
+        .put("secret/other", json!({"k": "other-s3cr3t"}))
+        .start();
+    let home = tempfile::tempdir().unwrap();
+    let input = "kind: Secret\nmetadata:\n  name: s\nstringData:\n  ok: <path:secret/data/app#password>\n  missing: <path:secret/data/app#nope>\n  denied: <path:secret/data/other#k>\n";
+    let out = Run::new([
+        "check",
+        "--format",
+        "json",
+        "--verbose-sensitive-output",
+        "-",
+    ])
+    .stdin(input)
+    .home(home.path())
+    .env("AVP_TYPE", "vault")
+    .env("VAULT_ADDR", server.addr())
+    .env("AVP_AUTH_TYPE", "token")
+    .env("VAULT_TOKEN", "reader-s3cr3t")
+    .output();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    for leak in ["new-s3cr3t", "old-s3cr3t", "other-s3cr3t", "reader-s3cr3t"] {
+        assert!(!all.contains(leak), "{leak} leaked: {all}");
+    }
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statuses: Vec<(&str, &str)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["field"].as_str().unwrap(), r["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("stringData.ok", "ok"),
+            ("stringData.missing", "missing-key"),
+            ("stringData.denied", "denied")
+        ]
+    );
+    // A login that fails makes every row of that backend an error, naming the cause.
+    let out = Run::new(["check", "--format", "json", "-"])
+        .stdin(input)
+        .home(home.path())
+        .env("AVP_TYPE", "vault")
+        .env("VAULT_ADDR", server.addr())
+        .env("AVP_AUTH_TYPE", "approle")
+        .env("AVP_ROLE_ID", "nobody")
+        .env("AVP_SECRET_ID", "wrong-s3cr3t")
+        .output();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for row in rows.as_array().unwrap() {
+        assert_eq!(row["status"], "error", "{row}");
+        assert!(
+            row["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("vault: login failed: "),
+            "{row}"
+        );
+    }
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("wrong-s3cr3t"));
+}
