@@ -34,7 +34,7 @@ pub fn rows(
     offline: bool,
 ) -> anyhow::Result<Vec<Row>> {
     let (_files, plan, errors) = crate::collect(inputs, config, name, allow_empty)?;
-    let mut rows: Vec<Row> = errors.into_iter().map(row_of).collect();
+    let mut rows: Vec<Row> = errors.into_iter().map(Row::from_diagnostic).collect();
     let Some(plan) = plan else {
         return Ok(rows);
     };
@@ -47,23 +47,6 @@ pub fn rows(
     };
     rows.extend(crate::substitute::check::rows(plan, fetched.as_ref()));
     Ok(rows)
-}
-
-fn row_of(d: Diagnostic) -> Row {
-    Row {
-        status: Status::Invalid,
-        reason: d.cause.to_string(),
-        file: d.file,
-        document: d.document,
-        kind: d.kind,
-        name: d.name,
-        field: d.field,
-        placeholder: d.placeholder,
-        backend: None,
-        path: None,
-        key: None,
-        version: None,
-    }
 }
 
 /// Where a row is: `file: doc 2 (Secret/db): stringData.password`.

@@ -257,15 +257,19 @@ pub fn find(name: &str) -> Option<&'static Type> {
 }
 
 /// Every option some backend declares, each name once (the first declaration's check), in
-/// registry order.
-pub fn all_options() -> Vec<&'static BackendOption> {
-    let mut options: Vec<&'static BackendOption> = Vec::new();
-    for option in REGISTRY.iter().flat_map(|t| t.options) {
-        if !options.iter().any(|o| o.name == option.name) {
-            options.push(option);
-        }
-    }
-    options
+/// registry order; built once, since every manifest's annotations are checked against it.
+pub fn all_options() -> &'static [&'static BackendOption] {
+    static OPTIONS: std::sync::LazyLock<Vec<&'static BackendOption>> =
+        std::sync::LazyLock::new(|| {
+            let mut options: Vec<&'static BackendOption> = Vec::new();
+            for option in REGISTRY.iter().flat_map(|t| t.options) {
+                if !options.iter().any(|o| o.name == option.name) {
+                    options.push(option);
+                }
+            }
+            options
+        });
+    &OPTIONS
 }
 
 /// Why `AVP_TYPE` value `wanted` names no implemented backend.

@@ -24,7 +24,8 @@ impl Annotations {
     /// The annotations whose values are strings, merged keys included, each name once with the
     /// value Kubernetes reads (the last of repeated keys); the others are reported and skipped
     /// one by one.
-    pub fn read(tree: &Tree, metadata: Option<&Node>, label: &str) -> Annotations {
+    /// `label` names the manifest in a notice; it is made only when one is printed.
+    pub fn read(tree: &Tree, metadata: Option<&Node>, label: impl Fn() -> String) -> Annotations {
         let Some(map @ Node::Map(_)) = metadata.and_then(|m| tree.get(m, "annotations")) else {
             return Annotations(Vec::new());
         };
@@ -37,7 +38,8 @@ impl Annotations {
                 Some(value) => out.push((key, value.to_owned())),
                 None if key.starts_with(PREFIX) => {
                     tracing::warn!(
-                        "{label}: annotation {} is not a string, so it is ignored (quote its value)",
+                        "{}: annotation {} is not a string, so it is ignored (quote its value)",
+                        label(),
                         excerpt(&key)
                     );
                 }
@@ -63,7 +65,7 @@ impl Annotations {
     /// backend that declares it: `(field, reason)` for the first invalid one.
     pub fn options(&self) -> Result<BTreeMap<&'static str, String>, (String, String)> {
         let mut options = BTreeMap::new();
-        for option in backend::all_options() {
+        for option in backend::all_options().iter().copied() {
             let name = format!("{PREFIX}{}", option.name);
             let Some(value) = self.get(&name).filter(|v| !v.is_empty()) else {
                 continue;

@@ -65,7 +65,9 @@ pub struct Row {
 }
 
 impl Row {
-    fn from_diagnostic(d: Diagnostic) -> Row {
+    /// A row for a problem that is not one placeholder's outcome (a file that does not parse, an
+    /// annotation), its status from the cause.
+    pub fn from_diagnostic(d: Diagnostic) -> Row {
         Row {
             status: Status::of(&d.cause),
             reason: d.cause.to_string(),

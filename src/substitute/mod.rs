@@ -250,7 +250,7 @@ impl<'f> Plan<'f> {
         place.name = name("name")
             .or_else(|| name("generateName"))
             .map(str::to_owned);
-        let annotations = Annotations::read(&tree, metadata, &place.label());
+        let annotations = Annotations::read(&tree, metadata, || place.label());
         if annotations.is_set(annotations::IGNORE) {
             return Output::Keep;
         }
