@@ -84,33 +84,22 @@ pub fn write(out: &mut dyn Write, rows: &[Row], format: Format) -> io::Result<()
                 })
                 .collect();
             let header = ["LOCATION", "PLACEHOLDER", "PROFILE", "STATUS", "REASON"];
-            let mut widths = header.map(|h| h.chars().count());
-            for row in &cells {
-                for (w, cell) in widths.iter_mut().zip(row) {
-                    *w = (*w).max(cell.chars().count());
-                }
-            }
-            let line = |out: &mut dyn Write, cells: [&str; 5]| {
-                let mut text = String::new();
-                for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
-                    if i == 4 {
-                        text.push_str(cell);
-                    } else {
-                        text.push_str(&format!("{cell:<width$}  "));
-                    }
-                }
-                writeln!(out, "{}", text.trim_end())
-            };
-            line(out, header)?;
-            for row in &cells {
-                line(out, [&row[0], &row[1], &row[2], &row[3], &row[4]])?;
-            }
+            let lines: Vec<Vec<String>> = std::iter::once(header.map(str::to_owned))
+                .chain(cells)
+                .map(Vec::from)
+                .collect();
+            crate::table::write(out, "", &lines)?;
             let placeholders = rows.iter().filter(|r| r.placeholder.is_some()).count();
             let ok = rows.iter().filter(|r| r.status == Status::Ok).count();
             let others = rows.len() - placeholders;
+            let noun = if placeholders == 1 {
+                "placeholder"
+            } else {
+                "placeholders"
+            };
             write!(
                 out,
-                "{placeholders} placeholders: {ok} ok, {} failed",
+                "{placeholders} {noun}: {ok} ok, {} failed",
                 placeholders - ok
             )?;
             match others {

@@ -24,6 +24,9 @@ pub enum Command {
     /// Print the unique (profile, path, version) secrets the manifests of PATH use, without
     /// contacting a backend
     Refs(Refs),
+    /// Show every profile's effective settings and where each came from (credentials redacted),
+    /// and check that its backend answers and accepts its login
+    Doctor(Doctor),
     /// Print the version
     Version,
 }
@@ -40,13 +43,8 @@ pub struct Input {
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 
-    /// Configuration file (YAML, JSON or dotenv) with AVP_* and backend settings
-    #[arg(short = 'c', long = "config-path")]
-    pub config_path: Option<PathBuf>,
-
-    /// Kubernetes Secret holding the settings, as NAME or NAMESPACE:NAME
-    #[arg(short = 's', long = "secret-name")]
-    pub secret_name: Option<String>,
+    #[command(flatten)]
+    pub sources: Sources,
 
     /// Verbose logs on stderr (accepted for AVP compatibility: they never contain secret values)
     #[arg(long)]
@@ -55,6 +53,36 @@ pub struct Input {
     /// Succeed when the input holds no manifest
     #[arg(long)]
     pub allow_empty: bool,
+}
+
+/// Where settings come from besides the environment.
+#[derive(Debug, Args)]
+pub struct Sources {
+    /// Configuration file (YAML, JSON or dotenv) with AVP_* and backend settings
+    #[arg(short = 'c', long = "config-path")]
+    pub config_path: Option<PathBuf>,
+
+    /// Kubernetes Secret holding the settings, as NAME or NAMESPACE:NAME
+    #[arg(short = 's', long = "secret-name")]
+    pub secret_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Doctor {
+    #[command(flatten)]
+    pub sources: Sources,
+
+    /// Check only this profile (repeatable; `default` names the flat settings)
+    #[arg(long = "profile", value_name = "NAME")]
+    pub profiles: Vec<String>,
+
+    /// `text`: a block per profile and a summary line; `json`: one object
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Verbose logs on stderr (they never contain secret values or credentials)
+    #[arg(long)]
+    pub verbose_sensitive_output: bool,
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +141,7 @@ impl Cli {
             Command::Generate(g) => g.input.verbose_sensitive_output,
             Command::Refs(r) => r.input.verbose_sensitive_output,
             Command::Check(c) => c.input.verbose_sensitive_output,
+            Command::Doctor(d) => d.verbose_sensitive_output,
             Command::Version => false,
         }
     }

@@ -7,6 +7,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod deadline;
+pub mod doctor;
 pub mod error;
 pub mod logging;
 pub mod manifest;
@@ -20,6 +21,7 @@ pub mod signals;
 #[cfg(feature = "sops")]
 pub mod sops;
 pub mod substitute;
+pub mod table;
 pub mod value;
 pub mod wait;
 
@@ -30,6 +32,7 @@ use anyhow::{anyhow, bail};
 
 use cli::{Cli, Command, Input};
 use config::{Config, Layer, Settings};
+use deadline::Deadline;
 use error::{Cause, Diagnostic, Errors};
 use manifest::input::Source;
 use manifest::{File, Output};
@@ -70,6 +73,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 failed => Err(check::Failed {
                     failed,
                     total: rows.len(),
+                }
+                .into()),
+            }
+        }
+        Command::Doctor(args) => {
+            ensure_stdout_is_open()?;
+            signals::install()?;
+            let read = read_settings(&args.sources)?;
+            let report = doctor::report(read, &args.profiles)?;
+            print(|out| doctor::write(out, &report, args.format))?;
+            match report.failed() {
+                0 => Ok(()),
+                failed => Err(doctor::Failed {
+                    failed,
+                    total: report.profiles.len(),
                 }
                 .into()),
             }
@@ -119,28 +137,51 @@ fn ensure_stdout_is_open() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The settings and the input texts of a command, and the name the input goes by.
-fn load(args: &Input, cache_credentials: bool) -> anyhow::Result<(Config, Vec<Source>, String)> {
+/// What the settings sources hold, before they are validated.
+pub struct SettingsRead {
+    pub settings: Settings,
+    pub named: config::Named,
+    /// The run deadline, started before the `-s` Secret was read so that it bounds that read.
+    pub deadline: Deadline,
+    /// Why the `-s` Secret could not be read: `doctor` reports it, every other command fails.
+    pub secret_error: Option<anyhow::Error>,
+}
+
+/// The environment, the `-c` file and the `-s` Secret, merged: the -c file beats the -s Secret;
+/// the environment beats both.
+fn read_settings(sources: &cli::Sources) -> anyhow::Result<SettingsRead> {
     // vars() would panic on a variable that is not UTF-8; such variables cannot be settings.
     let env: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
-    // The -c file beats the -s Secret; the environment beats both.
-    let mut layers = Vec::new();
-    if let Some(path) = &args.config_path {
+    let mut layers: Vec<Layer> = Vec::new();
+    if let Some(path) = &sources.config_path {
         layers.push(config::read_config_file(path)?);
     }
-    let flat = |layers: &[Layer]| layers.iter().map(|l| l.settings.clone()).collect();
-    // The deadline starts now, so that the -s Secret read is bounded by it too.
-    let deadline = config::deadline(&Settings::merge(env.clone(), flat(&layers)))?;
-    if let Some(spec) = &args.secret_name {
-        layers.push(settings_secret::read(spec, &deadline)?);
+    let deadline = config::deadline(&Settings::merge(env.clone(), &layers))?;
+    let mut secret_error = None;
+    if let Some(spec) = &sources.secret_name {
+        match settings_secret::read(spec, &deadline) {
+            Ok(layer) => layers.push(layer),
+            Err(e) => secret_error = Some(e),
+        }
     }
-    let mut config = Config::new(
-        Settings::merge(env, flat(&layers)),
-        config::profiles::merge(&layers),
-    )?;
-    config.deadline = deadline;
+    Ok(SettingsRead {
+        settings: Settings::merge(env, &layers),
+        named: config::profiles::merge(&layers),
+        deadline,
+        secret_error,
+    })
+}
+
+/// The settings and the input texts of a command, and the name the input goes by.
+fn load(args: &Input, cache_credentials: bool) -> anyhow::Result<(Config, Vec<Source>, String)> {
+    let read = read_settings(&args.sources)?;
+    if let Some(e) = read.secret_error {
+        return Err(e);
+    }
+    let mut config = Config::new(read.settings, read.named)?;
+    config.deadline = read.deadline;
     config.cache_credentials = cache_credentials;
     let (inputs, name) = match args.path.as_deref() {
         _ if !args.command.is_empty() => {

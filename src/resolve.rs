@@ -139,21 +139,28 @@ struct ProfileFetch {
     requests: usize,
 }
 
-/// The profile's backend and policy, from its own settings.
-fn build(config: &Config, name: &str) -> anyhow::Result<(Arc<dyn Backend>, Policy)> {
+/// The backend of profile `name` (a configured one), from its own settings.
+pub fn backend(config: &Config, name: &str) -> anyhow::Result<Arc<dyn Backend>> {
     let profile = config
         .profiles
         .get(name)
-        .expect("secrets name configured profiles");
+        .expect("only configured profiles are built");
     let kind = backend::find(&profile.backend_type)
         .ok_or_else(|| backend::unknown(&profile.backend_type))?;
-    let (max_concurrency, max_retries) = config::limits(&profile.settings)?;
     let context = Context {
         profile: &profile.name,
         cache_credentials: config.cache_credentials,
     };
     let backend = kind.build(&profile.settings, &context)?;
     tracing::debug!("{}: set up", origin(config, &profile.name));
+    Ok(backend)
+}
+
+/// The profile's backend and policy, from its own settings.
+fn build(config: &Config, name: &str) -> anyhow::Result<(Arc<dyn Backend>, Policy)> {
+    let settings = &config.profiles.get(name).expect("configured").settings;
+    let (max_concurrency, max_retries) = config::limits(settings)?;
+    let backend = backend(config, name)?;
     Ok((
         backend,
         Policy {

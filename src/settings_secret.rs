@@ -60,7 +60,11 @@ pub fn read(spec: &str, deadline: &Deadline) -> anyhow::Result<Layer> {
             settings.insert(key.to_uppercase(), value);
         }
     }
-    Ok(Layer { settings, backends })
+    Ok(Layer {
+        origin: what,
+        settings,
+        backends,
+    })
 }
 
 #[cfg(not(feature = "kubernetes"))]

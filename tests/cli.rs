@@ -325,7 +325,7 @@ fn check_offline_contacts_no_backend_and_prints_json_rows() {
     );
     assert_exit_code(&ok, 0);
     assert!(
-        stdout(&ok).ends_with("1 placeholders: 1 ok, 0 failed\n"),
+        stdout(&ok).ends_with("1 placeholder: 1 ok, 0 failed\n"),
         "{}",
         stdout(&ok)
     );

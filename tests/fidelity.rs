@@ -59,7 +59,7 @@ fn render(secret: &str) -> String {
             ("AVP_TYPE".to_owned(), "file".to_owned()),
             ("AVP_VALUES_FILE".to_owned(), values.display().to_string()),
         ],
-        Vec::new(),
+        &[],
     );
     let config = Config::from_settings(settings).unwrap();
     let input = [Source {

@@ -7,7 +7,7 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use secretsubst::config::{Config, Settings};
+use secretsubst::config::{Config, Layer, Settings};
 use secretsubst::manifest::{self, input::Source};
 
 static CONFIG: LazyLock<Config> = LazyLock::new(|| {
@@ -18,8 +18,8 @@ static CONFIG: LazyLock<Config> = LazyLock::new(|| {
     ];
     let team = env.iter().cloned().collect();
     Config::new(
-        Settings::merge(env, Vec::new()),
-        [("team".to_owned(), team)].into(),
+        Settings::merge(env, &[]),
+        [("team".to_owned(), Layer::flat("fuzz", team))].into(),
     )
     .expect("valid settings")
 });

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::config::Settings;
+use crate::config::{SettingKey, Settings};
 use crate::secret::{SecretData, SecretRef};
 
 #[async_trait]
@@ -35,6 +35,56 @@ pub trait Backend: Send + Sync {
         Batch {
             requests: results.len(),
             results,
+        }
+    }
+
+    /// `doctor`'s checks, in order, up to the first that fails: what a person needs to see to
+    /// tell a wrong address from a refused login. The default is the login.
+    async fn diagnose(&self) -> Vec<Probe> {
+        vec![Probe::of(
+            "login",
+            self.login().await.map(|()| "ok".to_owned()),
+        )]
+    }
+}
+
+/// One step of `doctor`'s check of a backend: what it found, or why it failed and what to look at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    pub step: &'static str,
+    pub outcome: Result<String, Trouble>,
+}
+
+/// A failed step: the backend's error (never a value or credential) and a hint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trouble {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Probe {
+    pub fn passed(step: &'static str, found: impl Into<String>) -> Probe {
+        Probe {
+            step,
+            outcome: Ok(found.into()),
+        }
+    }
+
+    pub fn failed(step: &'static str, message: impl Into<String>, hint: Option<String>) -> Probe {
+        Probe {
+            step,
+            outcome: Err(Trouble {
+                message: message.into(),
+                hint,
+            }),
+        }
+    }
+
+    /// A step's result, the error's message as the failure.
+    pub fn of(step: &'static str, result: Result<String, BackendError>) -> Probe {
+        match result {
+            Ok(found) => Probe::passed(step, found),
+            Err(e) => Probe::failed(step, e.message, None),
         }
     }
 }
@@ -180,6 +230,8 @@ pub trait Service {
     const OPTIONS: &'static [BackendOption] = &[];
     /// How a key absent from a secret is named in errors.
     const MISSING: &'static str = "missing value";
+    /// The settings it reads, for `doctor`.
+    const SETTINGS: &'static [SettingKey];
     /// Its typed settings; `Debug` must redact credentials.
     type Settings: fmt::Debug;
 
@@ -194,6 +246,7 @@ pub struct Type {
     pub name: &'static str,
     pub options: &'static [BackendOption],
     pub missing: &'static str,
+    pub settings: &'static [SettingKey],
     build: fn(&Settings, &Context<'_>) -> anyhow::Result<Arc<dyn Backend>>,
 }
 
@@ -212,6 +265,7 @@ const fn row<S: Service>() -> Type {
         name: S::TYPE,
         options: S::OPTIONS,
         missing: S::MISSING,
+        settings: S::SETTINGS,
         build: |settings, context| S::build(S::parse(settings)?, context),
     }
 }
@@ -254,6 +308,11 @@ const PLANNED: &[&str] = &[
 /// The registry row of `AVP_TYPE` value `name`, if implemented.
 pub fn find(name: &str) -> Option<&'static Type> {
     REGISTRY.iter().find(|t| t.name == name)
+}
+
+/// Every implemented backend type, in registry order.
+pub fn types() -> &'static [Type] {
+    REGISTRY
 }
 
 /// Every option some backend declares, each name once (the first declaration's check), in

@@ -61,14 +61,12 @@ pub fn read_config_file(path: &Path) -> Result<Layer, ConfigError> {
                 format: "dotenv",
                 message,
             })?;
-            return Ok(Layer {
-                settings: upper_cased(&origin, entries)?,
-                backends: BTreeMap::new(),
-            });
+            let settings = upper_cased(&origin, entries)?;
+            return Ok(Layer::flat(origin, settings));
         }
     };
     let map = match parsed {
-        serde_yaml::Value::Null => return Ok(Layer::default()),
+        serde_yaml::Value::Null => return Ok(Layer::flat(origin, BTreeMap::new())),
         serde_yaml::Value::Mapping(map) => map,
         other => {
             return Err(ConfigError::NotAMap {
@@ -92,6 +90,7 @@ pub fn read_config_file(path: &Path) -> Result<Layer, ConfigError> {
     }
     Ok(Layer {
         settings: upper_cased(&origin, entries)?,
+        origin,
         backends,
     })
 }
@@ -403,7 +402,7 @@ mod tests {
                 ("VAULT_SKIP_VERIFY", "true"),
             ])
         );
-        let s = Settings::merge(Vec::new(), vec![values]);
+        let s = Settings::merge(Vec::new(), &[Layer::flat("test", values)]);
         assert_eq!(s.get("AVP_ROLE_ID"), None);
     }
 

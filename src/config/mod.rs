@@ -19,7 +19,7 @@ use regex::Regex;
 
 use crate::deadline::Deadline;
 pub use file::{parse_backends, read_config_file};
-pub use profiles::{Backends, DEFAULT_PROFILE, Layer, Profile, Profiles};
+pub use profiles::{Backends, DEFAULT_PROFILE, Layer, Named, Profile, Profiles};
 
 /// AVP's prefix test has no trailing underscore, so `ARGOCD_ENVX` is taken too (as key `ARGOCD_ENVX`).
 const ARGOCD_ENV_PREFIX: &str = "ARGOCD_ENV";
@@ -36,12 +36,34 @@ const MAX_RETRIES: u32 = 10;
 const MIN_DURATION: Duration = Duration::from_millis(1);
 const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// All settings, keys upper-cased, merged with AVP's precedence.
+/// All settings, keys upper-cased, merged with AVP's precedence, each with its source.
 ///
 /// Values may be passwords or tokens, so `Debug` lists keys only.
 #[derive(Clone, Default)]
 pub struct Settings {
     values: BTreeMap<String, String>,
+    sources: BTreeMap<String, Source>,
+}
+
+/// Where a setting's value came from, for `doctor`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// An `ARGOCD_ENV_` variable (Argo CD's per-Application channel), by its full name.
+    ArgocdEnv(String),
+    /// The plugin's own environment.
+    Env,
+    /// A settings source, by its [`Layer::origin`].
+    Layer(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::ArgocdEnv(name) => f.write_str(name),
+            Source::Env => f.write_str("env"),
+            Source::Layer(origin) => f.write_str(origin),
+        }
+    }
 }
 
 impl Settings {
@@ -53,48 +75,55 @@ impl Settings {
     ///    blank a setting, exactly as it can under AVP.
     /// 2. Plain `<KEY>` from `env`; an empty value counts as unset. Only names without lower-case
     ///    letters are taken, because viper looks a key up by its upper-case name only.
-    /// 3. `sources` in order (the `-c` config file, later a Kubernetes Secret); empty values count
+    /// 3. `layers` in order (the `-c` config file, later a Kubernetes Secret); empty values count
     ///    as unset, so a later source can still supply the key.
     ///
     /// Unlike AVP, a source never overwrites a real environment variable, `VAULT_*` included.
     /// When names differ only in case (`ARGOCD_ENV_foo` and `ARGOCD_ENV_FOO`), the upper-case
     /// spelling wins, so the result does not depend on the order of `env`.
-    pub fn merge(
-        env: impl IntoIterator<Item = (String, String)>,
-        sources: Vec<BTreeMap<String, String>>,
-    ) -> Settings {
+    pub fn merge(env: impl IntoIterator<Item = (String, String)>, layers: &[Layer]) -> Settings {
         // Byte order puts an upper-case spelling before its lower-case variants; the first one wins.
         let mut env: Vec<(String, String)> = env.into_iter().collect();
         env.sort();
-        let mut values = BTreeMap::new();
+        let mut settings = Settings::default();
         for (name, value) in &env {
             if name.starts_with(ARGOCD_ENV_PREFIX) {
                 let key = name.strip_prefix(ARGOCD_ENV_KEY_PREFIX).unwrap_or(name);
                 if !key.is_empty() {
-                    values
-                        .entry(key.to_uppercase())
-                        .or_insert_with(|| value.clone());
+                    settings.offer(key, value, || Source::ArgocdEnv(name.clone()));
                 }
             }
         }
-        for (name, value) in env {
-            if !value.is_empty() && name.to_uppercase() == name {
-                values.entry(name).or_insert(value);
+        for (name, value) in &env {
+            if !value.is_empty() && name.to_uppercase() == *name {
+                settings.offer(name, value, || Source::Env);
             }
         }
-        for source in sources {
-            for (key, value) in source {
+        for layer in layers {
+            for (key, value) in &layer.settings {
                 if !value.is_empty() {
-                    values.entry(key.to_uppercase()).or_insert(value);
+                    settings.offer(key, value, || Source::Layer(layer.origin.clone()));
                 }
             }
         }
-        Settings { values }
+        settings
     }
 
-    /// A profile's own settings, with nothing from the environment.
-    pub fn from_map(map: BTreeMap<String, String>) -> Settings {
-        Settings::merge(Vec::new(), vec![map])
+    /// Sets `key` unless a higher layer already did.
+    fn offer(&mut self, key: &str, value: &str, source: impl FnOnce() -> Source) {
+        let key = key.to_uppercase();
+        if !self.values.contains_key(&key) {
+            self.sources.insert(key.clone(), source());
+            self.values.insert(key, value.to_owned());
+        }
+    }
+
+    /// Every key that holds a value, with the value and its source.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str, &Source)> {
+        self.values
+            .iter()
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(key, value)| (key.as_str(), value.as_str(), &self.sources[key]))
     }
 
     /// The value of `key` (case-insensitive, as in viper); `None` when unset or empty.
@@ -126,6 +155,58 @@ impl fmt::Debug for Settings {
     }
 }
 
+/// A setting a backend (or the engine) reads, so that `doctor` can show it, redact it and
+/// notice a misspelt one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SettingKey {
+    pub name: &'static str,
+    /// A password, token or key: `doctor` prints `[redacted]`.
+    pub credential: bool,
+    /// What applies when it is unset, as `doctor` shows it.
+    pub default: Option<&'static str>,
+}
+
+impl SettingKey {
+    pub const fn plain(name: &'static str) -> SettingKey {
+        SettingKey {
+            name,
+            credential: false,
+            default: None,
+        }
+    }
+
+    pub const fn credential(name: &'static str) -> SettingKey {
+        SettingKey {
+            name,
+            credential: true,
+            default: None,
+        }
+    }
+
+    pub const fn defaults_to(name: &'static str, default: &'static str) -> SettingKey {
+        SettingKey {
+            name,
+            credential: false,
+            default: Some(default),
+        }
+    }
+}
+
+/// The settings of the run itself, read from the flat settings only.
+pub const RUN_SETTINGS: &[SettingKey] = &[
+    SettingKey::plain("AVP_PATH_VALIDATION"),
+    SettingKey::defaults_to("ARGOCD_EXEC_TIMEOUT", "90s"),
+    SettingKey::plain("AVP_SOPS_MANIFESTS"),
+];
+
+/// The settings every profile reads, whatever its backend.
+pub const PROFILE_SETTINGS: &[SettingKey] = &[
+    SettingKey::plain("AVP_TYPE"),
+    SettingKey::defaults_to("AVP_MAX_CONCURRENCY", "32"),
+    SettingKey::defaults_to("AVP_MAX_RETRIES", "VAULT_MAX_RETRIES, else 2"),
+    SettingKey::plain("VAULT_MAX_RETRIES"),
+];
+
 /// The typed settings the engine needs, and the backend profiles; backends read their own keys
 /// from their profile's settings.
 #[derive(Clone, Debug)]
@@ -147,12 +228,12 @@ pub struct Config {
 impl Config {
     /// Validates and types the flat settings, with no named profiles.
     pub fn from_settings(settings: Settings) -> Result<Config, ConfigError> {
-        Config::new(settings, Backends::new())
+        Config::new(settings, Named::new())
     }
 
     /// Validates and types the flat settings and adds the named profiles of `backends`; fails
     /// on an invalid regex or number in the flat settings.
-    pub fn new(settings: Settings, backends: Backends) -> Result<Config, ConfigError> {
+    pub fn new(settings: Settings, named: Named) -> Result<Config, ConfigError> {
         let path_validation = settings
             .get("AVP_PATH_VALIDATION")
             .map(|regex| {
@@ -180,7 +261,7 @@ impl Config {
             deadline,
             sops_manifests,
             mask: false,
-            profiles: Profiles::new(settings, backends)?,
+            profiles: Profiles::new(settings, named)?,
         })
     }
 }
@@ -346,8 +427,12 @@ mod tests {
         pairs(items).into_iter().collect()
     }
 
+    fn layer(items: &[(&str, &str)]) -> Layer {
+        Layer::flat("test", map(items))
+    }
+
     fn settings(items: &[(&str, &str)]) -> Settings {
-        Settings::merge(pairs(items), Vec::new())
+        Settings::merge(pairs(items), &[])
     }
 
     fn config_error(items: &[(&str, &str)]) -> String {
@@ -364,13 +449,13 @@ mod tests {
                 ("AVP_TYPE", "not-valid-type"),
                 ("VAULT_ADDR", "https://env"),
             ]),
-            vec![
-                map(&[
+            &[
+                layer(&[
                     ("AVP_TYPE", "sops"),
                     ("VAULT_ADDR", "https://file"),
                     ("AVP_AUTH_TYPE", "token"),
                 ]),
-                map(&[("AVP_AUTH_TYPE", "k8s"), ("AVP_K8S_ROLE", "r")]),
+                layer(&[("AVP_AUTH_TYPE", "k8s"), ("AVP_K8S_ROLE", "r")]),
             ],
         );
         assert_eq!(s.get("AVP_TYPE"), Some("vault"));
@@ -378,6 +463,32 @@ mod tests {
         assert_eq!(s.get("AVP_AUTH_TYPE"), Some("token"));
         assert_eq!(s.get("AVP_K8S_ROLE"), Some("r"));
         assert_eq!(s.get("AVP_MOUNT_PATH"), None);
+    }
+
+    #[test]
+    fn each_setting_remembers_the_source_it_came_from() {
+        let s = Settings::merge(
+            pairs(&[
+                ("ARGOCD_ENV_avp_type", "vault"),
+                ("VAULT_ADDR", "https://env"),
+                ("AVP_AUTH_TYPE", ""),
+            ]),
+            &[
+                Layer::flat("config file a.yaml", map(&[("AVP_AUTH_TYPE", "token")])),
+                Layer::flat("Secret argocd/avp", map(&[("VAULT_TOKEN", "t")])),
+            ],
+        );
+        let entries: Vec<(&str, String)> =
+            s.entries().map(|(k, _, s)| (k, s.to_string())).collect();
+        assert_eq!(
+            entries,
+            [
+                ("AVP_AUTH_TYPE", "config file a.yaml".to_owned()),
+                ("AVP_TYPE", "ARGOCD_ENV_avp_type".to_owned()),
+                ("VAULT_ADDR", "env".to_owned()),
+                ("VAULT_TOKEN", "Secret argocd/avp".to_owned()),
+            ]
+        );
     }
 
     #[test]
@@ -409,7 +520,7 @@ mod tests {
                 ("ARGOCD_ENV_AVP_PATH_VALIDATION", ""),
                 ("AVP_PATH_VALIDATION", "^a"),
             ]),
-            vec![map(&[("AVP_PATH_VALIDATION", "^b")])],
+            &[layer(&[("AVP_PATH_VALIDATION", "^b")])],
         );
         assert_eq!(s.get("AVP_PATH_VALIDATION"), None);
     }
@@ -418,7 +529,7 @@ mod tests {
     fn empty_env_value_is_unset_so_file_value_applies() {
         let s = Settings::merge(
             pairs(&[("VAULT_ADDR", "")]),
-            vec![map(&[("VAULT_ADDR", "https://file")])],
+            &[layer(&[("VAULT_ADDR", "https://file")])],
         );
         assert_eq!(s.get("VAULT_ADDR"), Some("https://file"));
     }
@@ -427,7 +538,7 @@ mod tests {
     fn empty_source_value_lets_a_later_source_supply_the_key() {
         let s = Settings::merge(
             Vec::new(),
-            vec![map(&[("AVP_TYPE", "")]), map(&[("AVP_TYPE", "vault")])],
+            &[layer(&[("AVP_TYPE", "")]), layer(&[("AVP_TYPE", "vault")])],
         );
         assert_eq!(s.get("AVP_TYPE"), Some("vault"));
     }
@@ -441,7 +552,7 @@ mod tests {
 
     #[test]
     fn get_is_case_insensitive() {
-        let s = Settings::merge(Vec::new(), vec![map(&[("aws_region", "eu-west-1")])]);
+        let s = Settings::merge(Vec::new(), &[layer(&[("aws_region", "eu-west-1")])]);
         assert_eq!(s.get("AWS_REGION"), Some("eu-west-1"));
         assert_eq!(s.get("aws_region"), Some("eu-west-1"));
     }
@@ -450,7 +561,7 @@ mod tests {
     fn debug_lists_keys_but_never_values() {
         let s = Settings::merge(
             pairs(&[("VAULT_TOKEN", "s.supersecret")]),
-            vec![map(&[("avp_password", "hunter2")])],
+            &[layer(&[("avp_password", "hunter2")])],
         );
         let config = Config::from_settings(s.clone()).unwrap();
         let debug = format!("{s:?} {config:?}");

@@ -22,11 +22,27 @@ const MAX_NAME: usize = 63;
 /// Profile names to their settings (keys upper-cased), as one source defines them.
 pub type Backends = BTreeMap<String, BTreeMap<String, String>>;
 
+/// Named profiles as merged from every source: each one's settings and where they came from.
+pub type Named = BTreeMap<String, Layer>;
+
 /// What one settings source holds: flat settings and named profiles.
 #[derive(Clone, Debug, Default)]
 pub struct Layer {
+    /// Names the source in messages (`config file /etc/avp.yaml`, `Secret argocd/avp`).
+    pub origin: String,
     pub settings: BTreeMap<String, String>,
     pub backends: Backends,
+}
+
+impl Layer {
+    /// A source of flat settings only.
+    pub fn flat(origin: impl Into<String>, settings: BTreeMap<String, String>) -> Layer {
+        Layer {
+            origin: origin.into(),
+            settings,
+            backends: Backends::new(),
+        }
+    }
 }
 
 /// One backend as configured; built only when a placeholder uses it.
@@ -47,15 +63,15 @@ pub struct Profiles {
 impl Profiles {
     /// The default profile from `settings` and the named ones from `backends`. The default's
     /// limits are checked at once, as they always were; a named profile's only when it is used.
-    pub fn new(settings: Settings, backends: Backends) -> Result<Profiles, ConfigError> {
+    pub fn new(settings: Settings, named: Named) -> Result<Profiles, ConfigError> {
         super::limits(&settings)?;
         let mut by_name = BTreeMap::new();
         by_name.insert(
             DEFAULT_PROFILE.to_owned(),
             Profile::new(DEFAULT_PROFILE, settings),
         );
-        for (name, map) in backends {
-            let profile = Profile::new(&name, Settings::from_map(map));
+        for (name, layer) in named {
+            let profile = Profile::new(&name, Settings::merge(Vec::new(), &[layer]));
             by_name.insert(name, profile);
         }
         Ok(Profiles { by_name })
@@ -111,11 +127,16 @@ impl Profile {
 
 /// Merges the `backends` maps of the sources, highest priority first: a profile is taken whole
 /// from the first source that defines it, never mixed from two.
-pub fn merge(layers: &[Layer]) -> Backends {
-    let mut out = Backends::new();
+pub fn merge(layers: &[Layer]) -> Named {
+    let mut out = Named::new();
     for layer in layers {
         for (name, settings) in &layer.backends {
-            out.entry(name.clone()).or_insert_with(|| settings.clone());
+            out.entry(name.clone()).or_insert_with(|| {
+                Layer::flat(
+                    format!("{}: {BACKENDS_KEY}.{name}", layer.origin),
+                    settings.clone(),
+                )
+            });
         }
     }
     out
@@ -152,7 +173,7 @@ mod tests {
             .iter()
             .map(|n| {
                 let settings = [("AVP_TYPE".to_owned(), "file".to_owned())].into();
-                ((*n).to_owned(), settings)
+                ((*n).to_owned(), Layer::flat("test", settings))
             })
             .collect();
         Profiles::new(Settings::default(), backends).unwrap()
@@ -211,6 +232,7 @@ mod tests {
     #[test]
     fn the_first_source_defining_a_profile_wins_whole() {
         let layer = |region: &str| Layer {
+            origin: format!("config {region}"),
             settings: BTreeMap::new(),
             backends: [(
                 "aws".to_owned(),
@@ -219,6 +241,7 @@ mod tests {
             .into(),
         };
         let merged = merge(&[layer("eu-west-1"), layer("us-east-1")]);
-        assert_eq!(merged["aws"]["AWS_REGION"], "eu-west-1");
+        assert_eq!(merged["aws"].settings["AWS_REGION"], "eu-west-1");
+        assert_eq!(merged["aws"].origin, "config eu-west-1: backends.aws");
     }
 }

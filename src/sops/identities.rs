@@ -11,6 +11,9 @@ use anyhow::{Context as _, bail};
 use crate::config::Settings;
 use crate::setting_file;
 
+/// What to do when no identity was found.
+pub const NO_IDENTITY_HINT: &str = "mount the age key into the sidecar and point SOPS_AGE_KEY_FILE at it (or set SOPS_AGE_KEY from a Secret)";
+
 /// The identities of a run; `Debug` names where they came from, never a key.
 pub struct Identities {
     keys: Vec<Box<dyn age::Identity + Send + Sync>>,
@@ -99,6 +102,18 @@ impl Identities {
     /// Where the identities came from, for errors.
     pub fn sources(&self) -> &str {
         &self.sources
+    }
+
+    /// For `doctor`: how many were found and where, or that none was.
+    pub fn summary(&self) -> Result<String, String> {
+        match self.keys.len() {
+            0 => Err(format!(
+                "no age identity found (looked in {})",
+                self.sources
+            )),
+            1 => Ok(format!("1 identity from {}", self.sources)),
+            n => Ok(format!("{n} identities from {}", self.sources)),
+        }
     }
 }
 

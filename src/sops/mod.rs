@@ -19,7 +19,7 @@ use regex::Regex;
 use sha2::{Digest as _, Sha512};
 
 pub use cipher::{Plain, PlainKind};
-pub use identities::Identities;
+pub use identities::{Identities, NO_IDENTITY_HINT};
 use metadata::Metadata;
 
 /// The key a YAML or JSON file keeps its metadata under (`sops_` prefixes in dotenv).

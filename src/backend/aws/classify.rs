@@ -41,21 +41,21 @@ where
             ErrorKind::Transient,
             format!(
                 "the answer of Secrets Manager for {what} could not be read: {}",
-                aws_smithy_chain(error)
+                chain(error)
             ),
         ),
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => BackendError::new(
             ErrorKind::Transient,
             format!(
                 "cannot reach Secrets Manager for {what}: {}",
-                aws_smithy_chain(error)
+                chain(error)
             ),
         ),
         SdkError::ConstructionFailure(_) => BackendError::new(
             ErrorKind::InvalidConfig,
             format!(
                 "cannot build the request for {what}: {}",
-                aws_smithy_chain(error)
+                chain(error)
             ),
         ),
         _ => BackendError::new(
@@ -104,7 +104,7 @@ pub fn error_for(code: &str, message: &str, what: &str) -> BackendError {
 }
 
 /// The error and its sources, one line (connection refused, timeouts): no request content.
-fn aws_smithy_chain(error: &dyn std::error::Error) -> String {
+pub fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

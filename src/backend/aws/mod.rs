@@ -7,6 +7,7 @@
 //! counted in one place.
 
 mod classify;
+mod doctor;
 mod settings;
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,8 +19,8 @@ use aws_sdk_secretsmanager::primitives::Blob;
 use regex::Regex;
 use tokio::sync::{Mutex, OnceCell};
 
-use super::{Backend, BackendError, Batch, Context, ErrorKind, Service};
-use crate::config::Settings;
+use super::{Backend, BackendError, Batch, Context, ErrorKind, Probe, Service};
+use crate::config::{SettingKey, Settings};
 use crate::secret::{SecretData, SecretRef};
 use crate::value::Value;
 use classify::{classify, error_for};
@@ -43,6 +44,18 @@ pub struct Aws;
 
 impl Service for Aws {
     const TYPE: &'static str = "awssecretsmanager";
+    const SETTINGS: &'static [SettingKey] = &[
+        SettingKey::defaults_to(
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION, else the AWS profile file's, else us-east-2",
+        ),
+        SettingKey::plain("AWS_DEFAULT_REGION"),
+        SettingKey::credential("AWS_ACCESS_KEY_ID"),
+        SettingKey::credential("AWS_SECRET_ACCESS_KEY"),
+        SettingKey::credential("AWS_SESSION_TOKEN"),
+        SettingKey::plain("AWS_ENDPOINT_URL_SECRETS_MANAGER"),
+        SettingKey::plain("AWS_ENDPOINT_URL"),
+    ];
     type Settings = AwsSettings;
 
     fn parse(settings: &Settings) -> anyhow::Result<AwsSettings> {
@@ -164,6 +177,10 @@ impl Backend for AwsBackend {
             .await
             .map_err(|e| classify(&e, &secret.to_string()))?;
         Ok(secret_data(output.secret_string(), output.secret_binary()))
+    }
+
+    async fn diagnose(&self) -> Vec<Probe> {
+        self.doctor().await
     }
 
     /// Unversioned secrets of one region in chunks of 20; every other secret alone (a secret

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use aws_config::BehaviorVersion;
+use aws_config::{BehaviorVersion, SdkConfig};
 use aws_config::meta::region::ProvideRegion as _;
 use aws_config::retry::RetryConfig;
 use aws_sdk_secretsmanager::Client;
@@ -55,6 +55,14 @@ impl AwsSettings {
         }
     }
 
+    pub fn has_keys(&self) -> bool {
+        self.keys.is_some()
+    }
+
+    pub fn has_endpoint(&self) -> bool {
+        self.endpoint.is_some()
+    }
+
     /// The configured region, then the profile file's, then AVP's `us-east-2`: resolved here so
     /// that the SDK never asks the instance metadata service.
     pub async fn region(&self) -> String {
@@ -70,6 +78,11 @@ impl AwsSettings {
 
     /// A client for `region`. The SDK's own retries are off: the resolver retries.
     pub async fn client(&self, region: &str) -> Client {
+        Client::new(&self.sdk_config(region).await)
+    }
+
+    /// The SDK's configuration for `region`: credentials, endpoint, no retries.
+    pub async fn sdk_config(&self, region: &str) -> SdkConfig {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.to_owned()))
             .retry_config(RetryConfig::disabled());
@@ -85,6 +98,6 @@ impl AwsSettings {
         if let Some(url) = &self.endpoint {
             loader = loader.endpoint_url(url);
         }
-        Client::new(&loader.load().await)
+        loader.load().await
     }
 }

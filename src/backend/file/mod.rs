@@ -10,8 +10,8 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use async_trait::async_trait;
 
-use super::{Backend, BackendError, Context, ErrorKind, Service};
-use crate::config::Settings;
+use super::{Backend, BackendError, Context, ErrorKind, Probe, Service};
+use crate::config::{SettingKey, Settings};
 use crate::manifest::tree::join_surrogate_escapes;
 use crate::secret::{SecretData, SecretRef};
 use crate::value::Value;
@@ -28,6 +28,7 @@ pub struct FileSettings {
 
 impl Service for ValuesFile {
     const TYPE: &'static str = "file";
+    const SETTINGS: &'static [SettingKey] = &[SettingKey::plain("AVP_VALUES_FILE")];
     type Settings = FileSettings;
 
     fn parse(settings: &Settings) -> anyhow::Result<FileSettings> {
@@ -129,6 +130,14 @@ fn number(n: &serde_yaml::Number) -> anyhow::Result<serde_json::Number> {
 
 #[async_trait]
 impl Backend for FileBackend {
+    async fn diagnose(&self) -> Vec<Probe> {
+        let found = match self.secrets.len() {
+            1 => "the values file holds 1 secret".to_owned(),
+            n => format!("the values file holds {n} secrets"),
+        };
+        vec![Probe::passed("read", found)]
+    }
+
     async fn get(&self, secret: &SecretRef) -> Result<SecretData, BackendError> {
         let key = match &secret.version {
             Some(version) => format!("{}#{version}", secret.path),

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{Backend, BackendError, Context, ErrorKind, Service};
-use crate::config::Settings;
+use super::{Backend, BackendError, Context, ErrorKind, Probe, Service};
+use crate::config::{SettingKey, Settings};
 use crate::secret::{SecretData, SecretRef};
 use crate::setting_file;
 use crate::sops::{self, Identities, Item, Plain, PlainKind, ScalarKind};
@@ -29,6 +29,15 @@ pub struct SopsSettings {
 
 impl Service for Sops {
     const TYPE: &'static str = "sops";
+    const SETTINGS: &'static [SettingKey] = &[
+        SettingKey::credential("SOPS_AGE_KEY"),
+        SettingKey::defaults_to(
+            "SOPS_AGE_KEY_FILE",
+            "$XDG_CONFIG_HOME/sops/age/keys.txt, else ~/.config/sops/age/keys.txt",
+        ),
+        SettingKey::plain("SOPS_AGE_SSH_PRIVATE_KEY_FILE"),
+        SettingKey::defaults_to("AVP_SOPS_ALLOW_OUTSIDE", "false"),
+    ];
     type Settings = SopsSettings;
 
     fn parse(settings: &Settings) -> anyhow::Result<SopsSettings> {
@@ -57,6 +66,13 @@ struct SopsBackend {
 
 #[async_trait]
 impl Backend for SopsBackend {
+    async fn diagnose(&self) -> Vec<Probe> {
+        vec![match self.settings.identities.summary() {
+            Ok(found) => Probe::passed("identities", found),
+            Err(missing) => Probe::failed("identities", missing, Some(sops::NO_IDENTITY_HINT.to_owned())),
+        }]
+    }
+
     async fn get(&self, secret: &SecretRef) -> Result<SecretData, BackendError> {
         if let Some(version) = &secret.version {
             return Err(BackendError::new(

@@ -130,6 +130,18 @@ impl Auth {
         })
     }
 
+    /// The `AVP_AUTH_TYPE` value.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Auth::Token(_) => "token",
+            Auth::AppRole { .. } => "approle",
+            Auth::UserPass { .. } => "userpass",
+            Auth::Kubernetes { .. } => "k8s",
+            Auth::GitHub { .. } => "github",
+            Auth::Cert { .. } => "cert",
+        }
+    }
+
     /// The auth mount, for the token cache key.
     pub fn mount(&self) -> String {
         match self {

@@ -34,7 +34,15 @@ pub fn refusal(code: u16, body: &[u8], what: &str) -> BackendError {
         404 => deleted_hint(body),
         _ => String::new(),
     };
-    BackendError::new(kind_of(code), format!("{code} {reason}: {what}{hint}")).with_policy_hint()
+    let error = BackendError::new(kind_of(code), format!("{code} {reason}: {what}{hint}"));
+    // Vault adds "invalid token" when the token itself is refused: no policy is at fault.
+    match errors.iter().any(|e| e.contains("invalid token")) {
+        true => BackendError {
+            message: format!("{} (the token is invalid, expired or revoked)", error.message),
+            ..error
+        },
+        false => error.with_policy_hint(),
+    }
 }
 
 fn kind_of(code: u16) -> ErrorKind {
@@ -122,6 +130,15 @@ mod tests {
         assert_eq!(
             e.message,
             "403 permission denied: secret/data/app (check the policy of the identity secretsubst logs in as)"
+        );
+        let e = refusal(
+            403,
+            br#"{"errors":["2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n"]}"#,
+            "secret/data/app",
+        );
+        assert_eq!(
+            e.message,
+            "403 permission denied; invalid token: secret/data/app (the token is invalid, expired or revoked)"
         );
         let e = refusal(502, b"<html>proxy</html>", "x");
         assert_eq!(

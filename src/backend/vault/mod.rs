@@ -5,6 +5,7 @@
 
 mod auth;
 mod classify;
+mod doctor;
 mod kv;
 mod settings;
 mod token_cache;
@@ -16,8 +17,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::{Mutex, OnceCell};
 
-use super::{Backend, BackendError, BackendOption, Context, Service};
-use crate::config::{DEFAULT_PROFILE, Settings};
+use super::{Backend, BackendError, BackendOption, Context, Probe, Service};
+use crate::config::{DEFAULT_PROFILE, SettingKey, Settings};
 use crate::secret::{SecretData, SecretRef};
 use auth::Token;
 use kv::{KvVersion, Mount, MountKey};
@@ -59,6 +60,30 @@ impl Service for Vault {
     ];
     /// AVP's wording.
     const MISSING: &'static str = "missing Vault value";
+    const SETTINGS: &'static [SettingKey] = &[
+        SettingKey::defaults_to("VAULT_ADDR", "https://127.0.0.1:8200"),
+        SettingKey::plain("VAULT_NAMESPACE"),
+        SettingKey::plain("AVP_AUTH_TYPE"),
+        SettingKey::credential("VAULT_TOKEN"),
+        SettingKey::credential("AVP_ROLE_ID"),
+        SettingKey::credential("AVP_SECRET_ID"),
+        SettingKey::plain("AVP_USERNAME"),
+        SettingKey::credential("AVP_PASSWORD"),
+        SettingKey::credential("AVP_GITHUB_TOKEN"),
+        SettingKey::plain("AVP_MOUNT_PATH"),
+        SettingKey::plain("AVP_K8S_ROLE"),
+        SettingKey::plain("AVP_K8S_MOUNT_PATH"),
+        SettingKey::plain("AVP_K8S_TOKEN_PATH"),
+        SettingKey::plain("AVP_CERT_ROLE"),
+        SettingKey::defaults_to("AVP_KV_VERSION", "detected per mount"),
+        SettingKey::plain("VAULT_CACERT"),
+        SettingKey::plain("VAULT_CAPATH"),
+        SettingKey::plain("VAULT_CLIENT_CERT"),
+        SettingKey::plain("VAULT_CLIENT_KEY"),
+        SettingKey::plain("VAULT_TLS_SERVER_NAME"),
+        SettingKey::defaults_to("VAULT_SKIP_VERIFY", "false"),
+        SettingKey::defaults_to("VAULT_CLIENT_TIMEOUT", "60s"),
+    ];
     type Settings = VaultSettings;
 
     fn parse(settings: &Settings) -> anyhow::Result<VaultSettings> {
@@ -108,5 +133,9 @@ impl Backend for VaultBackend {
 
     async fn get(&self, secret: &SecretRef) -> Result<SecretData, BackendError> {
         self.read(secret).await
+    }
+
+    async fn diagnose(&self) -> Vec<Probe> {
+        self.doctor().await
     }
 }
