@@ -262,3 +262,90 @@ fn a_region_or_key_with_a_line_break_is_an_error_or_trimmed_never_a_panic() {
     let out = generate_in(home.path(), &keys, doc, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// `doctor` against moto with `env`'s credentials.
+fn doctor(url: &str, env: &[(&str, &str)]) -> Output {
+    let out = Run::new(["doctor", "--verbose-sensitive-output"])
+        .env("AVP_TYPE", "awssecretsmanager")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", url)
+        .env("AWS_REGION", "us-east-1")
+        .envs(env)
+        .output();
+    let all = format!("{}{}", support::output::stdout(&out), stderr(&out));
+    for (key, value) in env {
+        if key.contains("SECRET") {
+            assert!(!all.contains(value), "{key} leaked: {all}");
+        }
+    }
+    out
+}
+
+#[test]
+fn doctor_checks_the_region_the_credentials_and_that_secrets_manager_accepts_them() {
+    let out = doctor(
+        &moto(),
+        &[
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "doctor-s3cr3t"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = support::output::stdout(&out);
+    assert!(
+        text.contains("  region       ok  us-east-1 (the endpoint of AWS_ENDPOINT_URL_SECRETS_MANAGER or AWS_ENDPOINT_URL)\n  credentials  ok  from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY\n  access       ok  Secrets Manager accepts the credentials\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  AWS_SECRET_ACCESS_KEY  [redacted]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn doctor_tells_refused_credentials_from_a_role_without_list_secrets() {
+    let moto = support::moto::OwnMoto::start();
+    let keys = moto.python(
+        r#"
+import boto3, json, urllib.request
+kw = dict(endpoint_url=URL, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+iam = boto3.client("iam", **kw)
+iam.create_user(UserName="reader")
+iam.put_user_policy(UserName="reader", PolicyName="no-list", PolicyDocument=json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "secretsmanager:*", "Resource": "*"}]}))
+key = iam.create_access_key(UserName="reader")["AccessKey"]
+urllib.request.urlopen(urllib.request.Request(URL + "/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "application/octet-stream"}))
+print(key["AccessKeyId"], key["SecretAccessKey"])
+"#,
+    );
+    let (id, secret) = keys.trim().split_once(' ').unwrap();
+    let out = doctor(
+        &moto.url,
+        &[("AWS_ACCESS_KEY_ID", id), ("AWS_SECRET_ACCESS_KEY", secret)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        support::output::stdout(&out).contains("  access       ok  Secrets Manager accepts the credentials (ListSecrets is denied, which reads do not need)\n"),
+        "{}",
+        support::output::stdout(&out)
+    );
+    let out = doctor(
+        &moto.url,
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIAUNKNOWN000000000"),
+            ("AWS_SECRET_ACCESS_KEY", "unknown-s3cr3t"),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        support::output::stdout(&out)
+    );
+    let text = support::output::stdout(&out);
+    assert!(
+        text.contains("  access       FAILED  Secrets Manager refuses the credentials: "),
+        "{text}"
+    );
+    assert!(text.contains("hint: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give the repo-server's service account an IAM role"), "{text}");
+}

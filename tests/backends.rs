@@ -369,7 +369,11 @@ print(key["AccessKeyId"], key["SecretAccessKey"])
         .retain(|(k, _)| k != "AWS_ACCESS_KEY_ID" && k != "AWS_SECRET_ACCESS_KEY");
     f.env.push(("AWS_ACCESS_KEY_ID".into(), id.into()));
     f.env.push(("AWS_SECRET_ACCESS_KEY".into(), secret.into()));
-    let line = a_denied_read_says_so(&f, "denied", "HTTP 403: denied");
+    let line = a_denied_read_says_so(
+        &f,
+        "denied",
+        "AccessDenied: denied: User: arn:aws:iam::123456789012:user/reader is not authorized",
+    );
     assert!(line.ends_with(POLICY_HINT), "{line}");
 }
 

@@ -12,14 +12,13 @@ where
     match error {
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
-            // An answer without a JSON error (a proxy's, or an emulator's XML) has no code: its
-            // status still says what happened.
-            let code = match service.err().code() {
-                Some(code) => code.to_owned(),
-                None => format!("HTTP {status}"),
+            // An answer without a JSON error (a proxy's) has no code: its status still says
+            // what happened.
+            let (code, message) = match code_of(error) {
+                Some((code, message)) => (code, message),
+                None => (format!("HTTP {status}"), String::new()),
             };
-            let message = service.err().message().unwrap_or_default();
-            let mut e = error_for(&code, message, what);
+            let mut e = error_for(&code, &message, what);
             if e.kind == ErrorKind::Unexpected {
                 e.kind = match status {
                     401 | 403 => ErrorKind::PermissionDenied,
@@ -64,6 +63,32 @@ where
         ),
     }
 }
+
+/// The error code and message of a refusal: from the SDK's parse of the JSON error, else from
+/// an XML `ErrorResponse` (the shape moto and the AWS query protocol use).
+pub fn code_of<E>(error: &SdkError<E>) -> Option<(String, String)>
+where
+    E: ProvideErrorMetadata,
+{
+    let SdkError::ServiceError(service) = error else {
+        return None;
+    };
+    if let Some(code) = service.err().code() {
+        let message = service.err().message().unwrap_or_default();
+        return Some((code.to_owned(), message.to_owned()));
+    }
+    let body = service.raw().body().bytes()?;
+    let text = std::str::from_utf8(&body[..body.len().min(MAX_ERROR_BODY)]).ok()?;
+    let element = |name: &str| {
+        let start = text.find(&format!("<{name}>"))? + name.len() + 2;
+        let end = start + text[start..].find(&format!("</{name}>"))?;
+        Some(text[start..end].trim().to_owned())
+    };
+    Some((element("Code")?, element("Message").unwrap_or_default()))
+}
+
+/// Error bodies are short; a longer one is not read for a code.
+const MAX_ERROR_BODY: usize = 8192;
 
 pub fn error_for(code: &str, message: &str, what: &str) -> BackendError {
     let kind = match code {

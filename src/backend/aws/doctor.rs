@@ -2,10 +2,9 @@
 //! SDK finds credentials, and that Secrets Manager accepts them.
 
 use aws_sdk_secretsmanager::config::ProvideCredentials as _;
-use aws_sdk_secretsmanager::error::{ProvideErrorMetadata as _, SdkError};
 
 use super::AwsBackend;
-use super::classify::{chain, classify};
+use super::classify::{chain, classify, code_of};
 use crate::backend::{ErrorKind, Probe};
 
 /// Codes of a refused signature or key: the credentials themselves are wrong.
@@ -64,13 +63,11 @@ impl AwsBackend {
         let answer = client.list_secrets().max_results(1).send().await;
         probes.push(match answer {
             Ok(_) => Probe::passed("access", "Secrets Manager accepts the credentials"),
-            Err(SdkError::ServiceError(service))
-                if BAD_CREDENTIALS.contains(&service.err().code().unwrap_or_default()) =>
-            {
-                let code = service.err().code().unwrap_or_default();
+            Err(e) if code_of(&e).is_some_and(|(code, _)| BAD_CREDENTIALS.contains(&code.as_str())) => {
+                let (code, message) = code_of(&e).unwrap_or_default();
                 Probe::failed(
                     "access",
-                    format!("Secrets Manager refuses the credentials: {code}"),
+                    format!("Secrets Manager refuses the credentials: {code}: {message}"),
                     Some(CREDENTIALS_HINT.to_owned()),
                 )
             }
