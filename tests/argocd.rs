@@ -295,3 +295,72 @@ fn a_kubernetes_api_that_never_answers_ends_at_the_deadline() {
         "error: gave up waiting for Secret argocd/cfg from the Kubernetes API: ARGOCD_EXEC_TIMEOUT (3s) is about to end the plugin\n"
     );
 }
+
+#[test]
+fn check_runs_the_renderer_and_reports_its_placeholders() {
+    let text = "kind: Secret\nmetadata:\n  name: db\nstringData:\n  user: <path:secret/data/app#username>\n  gone: <path:secret/data/app#nope>\n";
+    let mut args = vec!["check".to_owned(), "--".to_owned()];
+    args.extend(render(text));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(&FILE_BACKEND, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "\
+LOCATION                                      PLACEHOLDER                      PROFILE  STATUS       REASON
+<printf>: doc 1 (Secret/db): stringData.user  <path:secret/data/app#username>  default  ok
+<printf>: doc 1 (Secret/db): stringData.gone  <path:secret/data/app#nope>      default  missing-key  missing value: key \"nope\" not found in secret/data/app
+2 placeholders: 1 ok, 1 failed
+"
+    );
+    assert!(!stdout(&out).contains(USER));
+    // The renderer's failure is check's failure, with its status and stderr.
+    let out = run(
+        &FILE_BACKEND,
+        &[
+            "check",
+            "--",
+            "sh",
+            "-c",
+            "echo 'Error: chart not found' >&2; exit 3",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(stdout(&out), "");
+    assert!(
+        stderr(&out).contains("Error: chart not found"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn check_reads_its_settings_from_a_secret() {
+    let server = KubeServer::start();
+    server.add_secret(
+        "argocd",
+        "secretsubst",
+        &[("AVP_TYPE", "file"), ("avp_values_file", VALUES)],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = server.kubeconfig(dir.path());
+    let env = [("KUBECONFIG", kubeconfig.to_str().unwrap())];
+    let out = run(
+        &env,
+        &["check", "--format", "json", "-s", "secretsubst", INPUT],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r["status"] == "ok"), "{rows:?}");
+    assert!(!stdout(&out).contains(USER));
+    // An unreadable Secret is a setup failure: no report, exit 1.
+    let out = run(&env, &["check", "-s", "nope", INPUT]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "");
+    assert_eq!(
+        stderr(&out),
+        "error: cannot read Secret argocd/nope: 404 secrets \"nope\" not found\n"
+    );
+}

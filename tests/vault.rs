@@ -993,3 +993,62 @@ fn check_names_ok_denied_not_found_and_missing_key_and_prints_no_value() {
     }
     assert!(!String::from_utf8_lossy(&out.stdout).contains("wrong-s3cr3t"));
 }
+
+/// Every status `check` knows, from one Vault in one run with verbose logs on: the exact
+/// report, and no value or token in either stream, in either format.
+#[test]
+fn check_reports_every_status_against_vault_and_never_a_value() {
+    let server = app_server()
+        .token(
+            "reader-s3cr3t",
+            Policy::Read(vec![
+                "secret/data/app".into(),
+                "secret/data/absent".into(),
+                "secret/data/flaky".into(),
+            ]),
+        )
+        .put("secret/other", json!({"k": "other-s3cr3t"}))
+        .put("secret/flaky", json!({"k": "flaky-s3cr3t"}))
+        .start();
+    server.fail_next_on("/v1/secret/data/flaky", 10, 500);
+    let input = "kind: Secret\nmetadata:\n  name: s\nstringData:\n  ok: <path:secret/data/app#password>\n  missing: <path:secret/data/app#nope>\n  absent: <path:secret/data/absent#k>\n  denied: <path:secret/data/other#k>\n  invalid: <path:secret/data/app#password | nosuch>\n  error: <path:secret/data/flaky#k>\n";
+    let check = |format: &str| {
+        Run::new([
+            "check",
+            "--format",
+            format,
+            "--verbose-sensitive-output",
+            "-",
+        ])
+        .stdin(input)
+        .env("AVP_TYPE", "vault")
+        .env("VAULT_ADDR", server.addr())
+        .env("AVP_AUTH_TYPE", "token")
+        .env("VAULT_TOKEN", "reader-s3cr3t")
+        .env("AVP_MAX_RETRIES", "0")
+        .output()
+    };
+    for format in ["text", "json"] {
+        let out = check(format);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        for leak in [
+            "new-s3cr3t",
+            "old-s3cr3t",
+            "other-s3cr3t",
+            "flaky-s3cr3t",
+            "reader-s3cr3t",
+        ] {
+            assert!(!all.contains(leak), "{format}: {leak} leaked: {all}");
+        }
+        assert!(
+            stderr(&out).ends_with("error: check: 5 of 6 rows failed\n"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    insta::assert_snapshot!(
+        "check_every_status",
+        String::from_utf8(check("text").stdout).unwrap()
+    );
+}
