@@ -377,8 +377,19 @@ impl VaultBackend {
     }
 
     /// Sends `endpoint` with the current token; a 403 on a cached token logs in again once.
-    /// `what` names the request in errors.
+    /// `what` names the request in errors; a refusal says where to look.
     pub async fn with_token<E: rustify::endpoint::Endpoint>(
+        &self,
+        namespace: Option<&str>,
+        what: &str,
+        endpoint: &E,
+    ) -> Result<Vec<u8>, BackendError> {
+        self.send_with_token(namespace, what, endpoint)
+            .await
+            .map_err(super::classify::with_policy_hint)
+    }
+
+    async fn send_with_token<E: rustify::endpoint::Endpoint>(
         &self,
         namespace: Option<&str>,
         what: &str,

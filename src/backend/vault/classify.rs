@@ -6,7 +6,9 @@
 use crate::backend::{BackendError, ErrorKind};
 
 /// A non-2xx answer as an error: Vault's own error strings (`{"errors": […]}`) and the status,
-/// never the rest of the body.
+/// never the rest of the body. A refused token says so; a refused login is left as it is (its
+/// credentials are at fault, which the caller names), a refused request made with a valid
+/// token gets the policy hint from [`with_token`](super::VaultBackend::with_token).
 pub fn refusal(code: u16, body: &[u8], what: &str) -> BackendError {
     #[derive(serde::Deserialize)]
     struct Errors {
@@ -36,14 +38,26 @@ pub fn refusal(code: u16, body: &[u8], what: &str) -> BackendError {
     };
     let error = BackendError::new(kind_of(code), format!("{code} {reason}: {what}{hint}"));
     // Vault adds "invalid token" when the token itself is refused: no policy is at fault.
-    match errors.iter().any(|e| e.contains("invalid token")) {
+    match errors.iter().any(|e| e.contains(INVALID_TOKEN)) {
         true => BackendError {
             message: format!("{} (the token is invalid, expired or revoked)", error.message),
             ..error
         },
+        false => error,
+    }
+}
+
+/// The policy hint for a refusal of a request made with a token, unless the token itself was
+/// refused.
+pub fn with_policy_hint(error: BackendError) -> BackendError {
+    match error.message.contains(INVALID_TOKEN) {
+        true => error,
         false => error.with_policy_hint(),
     }
 }
+
+/// What Vault adds to a 403 when the token itself is unknown or expired.
+const INVALID_TOKEN: &str = "invalid token";
 
 fn kind_of(code: u16) -> ErrorKind {
     match code {
@@ -127,10 +141,7 @@ mod tests {
             "secret/data/app",
         );
         assert_eq!(e.kind, ErrorKind::PermissionDenied);
-        assert_eq!(
-            e.message,
-            "403 permission denied: secret/data/app (check the policy of the identity secretsubst logs in as)"
-        );
+        assert_eq!(e.message, "403 permission denied: secret/data/app");
         let e = refusal(
             403,
             br#"{"errors":["2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n"]}"#,
