@@ -1052,3 +1052,26 @@ fn check_reports_every_status_against_vault_and_never_a_value() {
         String::from_utf8(check("text").stdout).unwrap()
     );
 }
+
+/// `generate --mask` reads Vault for real (a missing key still fails) and prints markers.
+#[test]
+fn mask_reads_vault_and_prints_markers_not_values() {
+    let server = app_server().start();
+    let home = tempfile::tempdir().unwrap();
+    let env = token_env();
+    let input = "kind: Deployment\nspec:\n  port: <path:secret/data/app#port>\n  pw: <path:secret/data/app#password>\n";
+    let out = generate(&server, home.path(), &env, input, &["--mask"]);
+    assert_output(
+        &out,
+        "kind: Deployment\nspec:\n  port: (masked default:secret/data/app#port)\n  pw: (masked default:secret/data/app#password)\n",
+    );
+    assert_eq!(server.count("GET", "secret/data/app"), 1);
+    let out = generate(
+        &server,
+        home.path(),
+        &env,
+        "kind: A\nx: <path:secret/data/app#nope>\n",
+        &["--mask"],
+    );
+    assert_failure(&out, &["new-s3cr3t", ROOT]);
+}
