@@ -10,21 +10,6 @@ use crate::error::{Diagnostic, sanitize};
 use crate::manifest::input::Source;
 use crate::substitute::check::{Row, Status};
 
-/// The report failed: some rows are not `ok` (exit 1, after the report is printed).
-#[derive(Debug)]
-pub struct Failed {
-    pub failed: usize,
-    pub total: usize,
-}
-
-impl std::fmt::Display for Failed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "check: {} of {} rows failed", self.failed, self.total)
-    }
-}
-
-impl std::error::Error for Failed {}
-
 /// The rows of `inputs`: input problems, and each placeholder with its status.
 pub fn rows(
     inputs: &[Source],
@@ -47,6 +32,14 @@ pub fn rows(
     };
     rows.extend(crate::substitute::check::rows(plan, fetched.as_ref()));
     Ok(rows)
+}
+
+/// The exit status once the report is printed: an error (exit 1) when some rows are not `ok`.
+pub fn verdict(rows: &[Row]) -> anyhow::Result<()> {
+    match rows.iter().filter(|r| r.status != Status::Ok).count() {
+        0 => Ok(()),
+        failed => anyhow::bail!("check: {failed} of {} rows failed", rows.len()),
+    }
 }
 
 /// Where a row is: `file: doc 2 (Secret/db): stringData.password`.

@@ -20,25 +20,6 @@ const REDACTED: &str = "[redacted]";
 /// A setting's source when it is unset.
 const DEFAULT_SOURCE: &str = "default";
 
-/// Some profiles failed their checks (exit 1, after the report is printed).
-#[derive(Debug)]
-pub struct Failed {
-    pub failed: usize,
-    pub total: usize,
-}
-
-impl std::fmt::Display for Failed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "doctor: {} of {} profiles failed",
-            self.failed, self.total
-        )
-    }
-}
-
-impl std::error::Error for Failed {}
-
 #[derive(Debug, Serialize)]
 pub struct Report {
     /// The settings of the run itself, and its own checks (the settings are valid, the `-s`
@@ -100,12 +81,23 @@ impl Status {
 }
 
 impl Report {
-    /// Failed sections, the run's included.
-    pub fn failed(&self) -> usize {
-        std::iter::once(&self.run)
-            .chain(&self.profiles)
+    /// The exit status once the report is printed: an error (exit 1) when a profile or the
+    /// run's own checks failed.
+    pub fn verdict(&self) -> anyhow::Result<()> {
+        let failed = self
+            .profiles
+            .iter()
             .filter(|s| s.status == Status::Failed)
-            .count()
+            .count();
+        let total = self.profiles.len();
+        match (failed, self.run.status == Status::Failed) {
+            (0, false) => Ok(()),
+            (0, true) => anyhow::bail!("doctor: the run's own checks failed"),
+            (failed, false) => anyhow::bail!("doctor: {failed} of {total} profiles failed"),
+            (failed, true) => anyhow::bail!(
+                "doctor: {failed} of {total} profiles failed, and the run's own checks"
+            ),
+        }
     }
 }
 

@@ -64,18 +64,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 args.offline,
             )?;
             print(|out| check::write(out, &rows, args.format))?;
-            let failed = rows
-                .iter()
-                .filter(|r| r.status != substitute::check::Status::Ok)
-                .count();
-            match failed {
-                0 => Ok(()),
-                failed => Err(check::Failed {
-                    failed,
-                    total: rows.len(),
-                }
-                .into()),
-            }
+            check::verdict(&rows)
         }
         Command::Doctor(args) => {
             ensure_stdout_is_open()?;
@@ -83,14 +72,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let read = read_settings(&args.sources)?;
             let report = doctor::report(read, &args.profiles)?;
             print(|out| doctor::write(out, &report, args.format))?;
-            match report.failed() {
-                0 => Ok(()),
-                failed => Err(doctor::Failed {
-                    failed,
-                    total: report.profiles.len(),
-                }
-                .into()),
-            }
+            report.verdict()
         }
         Command::Refs(args) => {
             ensure_stdout_is_open()?;

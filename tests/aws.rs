@@ -305,20 +305,8 @@ fn doctor_checks_the_region_the_credentials_and_that_secrets_manager_accepts_the
 #[test]
 fn doctor_tells_refused_credentials_from_a_role_without_list_secrets() {
     let moto = support::moto::OwnMoto::start();
-    let keys = moto.python(
-        r#"
-import boto3, json, urllib.request
-kw = dict(endpoint_url=URL, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
-iam = boto3.client("iam", **kw)
-iam.create_user(UserName="reader")
-iam.put_user_policy(UserName="reader", PolicyName="no-list", PolicyDocument=json.dumps(
-    {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "secretsmanager:*", "Resource": "*"}]}))
-key = iam.create_access_key(UserName="reader")["AccessKey"]
-urllib.request.urlopen(urllib.request.Request(URL + "/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "application/octet-stream"}))
-print(key["AccessKeyId"], key["SecretAccessKey"])
-"#,
-    );
-    let (id, secret) = keys.trim().split_once(' ').unwrap();
+    let (id, secret) = moto.deny_all_user("");
+    let (id, secret) = (id.as_str(), secret.as_str());
     let out = doctor(
         &moto.url,
         &[("AWS_ACCESS_KEY_ID", id), ("AWS_SECRET_ACCESS_KEY", secret)],

@@ -349,21 +349,10 @@ fn vault_transient_failure_then_success() {
 fn aws_denied_read_says_so() {
     // IAM checks apply to a whole moto server, so this case has one of its own.
     let moto = support::moto::OwnMoto::start();
-    let keys = moto.python(
-        r#"
-import boto3, json, urllib.request
-kw = dict(endpoint_url=URL, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
-iam = boto3.client("iam", **kw)
-iam.create_user(UserName="reader")
-iam.put_user_policy(UserName="reader", PolicyName="no-secrets", PolicyDocument=json.dumps(
-    {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "secretsmanager:*", "Resource": "*"}]}))
-key = iam.create_access_key(UserName="reader")["AccessKey"]
-boto3.client("secretsmanager", **kw).create_secret(Name="denied", SecretString='{"k": "denied-s3cr3t"}')
-urllib.request.urlopen(urllib.request.Request(URL + "/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "application/octet-stream"}))
-print(key["AccessKeyId"], key["SecretAccessKey"])
-"#,
+    let (id, secret) = moto.deny_all_user(
+        r#"boto3.client("secretsmanager", **kw).create_secret(Name="denied", SecretString='{"k": "denied-s3cr3t"}')"#,
     );
-    let (id, secret) = keys.trim().split_once(' ').unwrap();
+    let (id, secret) = (id.as_str(), secret.as_str());
     let mut f = aws_at(&moto.url);
     f.env
         .retain(|(k, _)| k != "AWS_ACCESS_KEY_ID" && k != "AWS_SECRET_ACCESS_KEY");

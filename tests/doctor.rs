@@ -47,6 +47,12 @@ fn doctor(server: &VaultServer, env: &[(&str, &str)], args: &[&str]) -> Output {
     out
 }
 
+/// Asserts that stdout holds `text`.
+fn assert_shows(out: &Output, text: &str) {
+    let all = stdout(out);
+    assert!(all.contains(text), "{all}");
+}
+
 fn assert_no_secret(out: &Output) {
     let all = format!("{}{}", stdout(out), stderr(out));
     for secret in SECRETS {
@@ -262,10 +268,9 @@ fn tls_failures_name_the_ca_or_the_scheme() {
         .env("VAULT_TOKEN", ROOT)
         .output();
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stdout(&out).contains("hint: the server answered without TLS: VAULT_ADDR says https:// where it speaks plain HTTP"),
-        "{}",
-        stdout(&out)
+    assert_shows(
+        &out,
+        "hint: the server answered without TLS: VAULT_ADDR says https:// where it speaks plain HTTP",
     );
 }
 
@@ -276,10 +281,9 @@ fn the_kv_check_names_mounts_the_token_cannot_use_and_a_forced_wrong_version() {
         .start();
     let out = doctor(&vault, &[("VAULT_TOKEN", "reader-s3cr3t")], &[]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stdout(&out).contains("  kv       FAILED  the token can use no KV secrets engine\n                   hint: grant its policy read access to paths under a KV mount, or check VAULT_NAMESPACE\n"),
-        "{}",
-        stdout(&out)
+    assert_shows(
+        &out,
+        "  kv       FAILED  the token can use no KV secrets engine\n                   hint: grant its policy read access to paths under a KV mount, or check VAULT_NAMESPACE\n",
     );
     let v2_only = VaultServer::builder()
         .kv2("secret")
@@ -291,10 +295,9 @@ fn the_kv_check_names_mounts_the_token_cannot_use_and_a_forced_wrong_version() {
         &[],
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stdout(&out).contains("  kv       FAILED  AVP_KV_VERSION is v1 but the token's KV mounts are secret/ (kv v2)\n                   hint: unset AVP_KV_VERSION to detect each mount's version\n"),
-        "{}",
-        stdout(&out)
+    assert_shows(
+        &out,
+        "  kv       FAILED  AVP_KV_VERSION is v1 but the token's KV mounts are secret/ (kv v2)\n                   hint: unset AVP_KV_VERSION to detect each mount's version\n",
     );
 }
 
@@ -376,10 +379,9 @@ fn a_default_profile_without_a_type_beside_named_ones_is_unused_not_failed() {
     // Without named profiles, no backend at all is a failure.
     let out = Run::new(["doctor"]).output();
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stdout(&out).contains("  settings  FAILED  Must provide a supported Vault Type, received nothing: AVP_TYPE is not set"),
-        "{}",
-        stdout(&out)
+    assert_shows(
+        &out,
+        "  settings  FAILED  Must provide a supported Vault Type, received nothing: AVP_TYPE is not set",
     );
 }
 
@@ -412,7 +414,7 @@ fn an_unreadable_settings_secret_is_reported_and_the_rest_still_checked() {
         text.ends_with("\n1 profile: 1 ok, 0 failed; the run's own checks failed\n"),
         "{text}"
     );
-    assert!(stderr(&out).ends_with("\nerror: doctor: 1 of 1 profiles failed\n"));
+    assert!(stderr(&out).ends_with("\nerror: doctor: the run's own checks failed\n"));
     // Settings from a readable Secret name it as their source.
     kube.add_secret("argocd", "avp", &[("VAULT_TOKEN", ROOT)]);
     let out = Run::new(["doctor", "-s", "avp"])
@@ -485,11 +487,8 @@ fn sops_manifests_without_an_identity_fail_the_runs_own_check() {
         .env("SOPS_AGE_KEY_FILE", &key)
         .output();
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(
-        stdout(&out).contains(&format!(
-            "  sops manifests  ok  1 identity from SOPS_AGE_KEY_FILE {key}\n"
-        )),
-        "{}",
-        stdout(&out)
+    assert_shows(
+        &out,
+        &format!("  sops manifests  ok  1 identity from SOPS_AGE_KEY_FILE {key}\n"),
     );
 }

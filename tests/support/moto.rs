@@ -138,6 +138,30 @@ impl OwnMoto {
     }
 }
 
+impl OwnMoto {
+    /// IAM checks turned on, with a user whose policy denies every Secrets Manager action, after
+    /// `setup` (Python with `kw`, the admin client arguments) ran: the user's access key id and
+    /// secret key.
+    pub fn deny_all_user(&self, setup: &str) -> (String, String) {
+        let keys = self.python(&format!(
+            r#"
+import boto3, json, urllib.request
+kw = dict(endpoint_url=URL, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+iam = boto3.client("iam", **kw)
+iam.create_user(UserName="reader")
+iam.put_user_policy(UserName="reader", PolicyName="no-secrets", PolicyDocument=json.dumps(
+    {{"Version": "2012-10-17", "Statement": [{{"Effect": "Deny", "Action": "secretsmanager:*", "Resource": "*"}}]}}))
+key = iam.create_access_key(UserName="reader")["AccessKey"]
+{setup}
+urllib.request.urlopen(urllib.request.Request(URL + "/moto-api/reset-auth", data=b"0", method="POST", headers={{"Content-Type": "application/octet-stream"}}))
+print(key["AccessKeyId"], key["SecretAccessKey"])
+"#
+        ));
+        let (id, secret) = keys.trim().split_once(' ').expect("two keys");
+        (id.to_owned(), secret.to_owned())
+    }
+}
+
 impl Drop for OwnMoto {
     fn drop(&mut self) {
         let _ = self.child.kill();

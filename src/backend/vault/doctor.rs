@@ -131,22 +131,10 @@ impl VaultBackend {
         if let Err(e) = self.log_in().await {
             return Probe::failed("login", e.message.clone(), login_hint(auth, &e));
         }
-        let lookup = self
-            .with_token(
-                self.settings.namespace.as_deref(),
-                "the token lookup",
-                &LookupTokenSelfRequest {},
-            )
+        match self
+            .read_json::<Lookup, _>("the token lookup", &LookupTokenSelfRequest {})
             .await
-            .and_then(|body| {
-                serde_json::from_slice::<Lookup>(&body).map_err(|_| {
-                    BackendError::new(
-                        ErrorKind::Unexpected,
-                        "unexpected response from Vault for the token lookup",
-                    )
-                })
-            });
-        match lookup {
+        {
             Ok(Lookup { data }) => {
                 let ttl = match data.ttl {
                     0 => "no expiry".to_owned(),
@@ -164,23 +152,28 @@ impl VaultBackend {
         }
     }
 
-    async fn kv_mounts(&self) -> Probe {
-        let listing = self
-            .with_token(
-                self.settings.namespace.as_deref(),
-                "the mount listing",
-                &ListMounts {},
+    /// `endpoint`'s answer, sent with the token in the login's namespace.
+    async fn read_json<T: serde::de::DeserializeOwned, E: rustify::endpoint::Endpoint>(
+        &self,
+        what: &str,
+        endpoint: &E,
+    ) -> Result<T, BackendError> {
+        let body = self
+            .with_token(self.settings.namespace.as_deref(), what, endpoint)
+            .await?;
+        serde_json::from_slice(&body).map_err(|_| {
+            BackendError::new(
+                ErrorKind::Unexpected,
+                format!("unexpected response from Vault for {what}"),
             )
+        })
+    }
+
+    async fn kv_mounts(&self) -> Probe {
+        let mounts = match self
+            .read_json::<Mounts, _>("the mount listing", &ListMounts {})
             .await
-            .and_then(|body| {
-                serde_json::from_slice::<Mounts>(&body).map_err(|_| {
-                    BackendError::new(
-                        ErrorKind::Unexpected,
-                        "unexpected response from Vault for the mount listing",
-                    )
-                })
-            });
-        let mounts = match listing {
+        {
             Ok(mounts) => mounts.data.secret,
             Err(e) => return Probe::failed("kv", e.message, None),
         };
