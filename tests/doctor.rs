@@ -168,9 +168,9 @@ fn a_refused_token_fails_the_login_with_a_hint_and_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).ends_with("\nerror: doctor: 1 of 1 profiles failed\n"));
     let text = stdout(&out);
-    assert!(
-        text.contains("  login    FAILED  403 permission denied; invalid token: the token lookup (the token is invalid, expired or revoked)\n                   hint: VAULT_TOKEN is not valid here: expired, revoked, or from another Vault or namespace (VAULT_NAMESPACE)\n"),
-        "{text}"
+    assert_shows(
+        &out,
+        "  login    FAILED  403 permission denied; invalid token: the token lookup (the token is invalid, expired or revoked)\n                   hint: VAULT_TOKEN is not valid here: expired, revoked, or from another Vault or namespace (VAULT_NAMESPACE)\n",
     );
     assert!(text.ends_with("\n1 profile: 0 ok, 1 failed\n"), "{text}");
     // The KV check needs a token: it is not attempted.
@@ -201,20 +201,17 @@ fn an_approle_login_shows_the_tokens_policies_and_a_wrong_secret_id_names_the_se
     let out = approle("secret-id-s3cr3t");
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let text = stdout(&out);
-    assert!(
-        text.contains(
-            "  login    ok  approle at auth/approle: policies default, read; expires in "
-        ),
-        "{text}"
+    assert_shows(
+        &out,
+        "  login    ok  approle at auth/approle: policies default, read; expires in ",
     );
-    assert!(text.contains("  kv       ok  secret/ (kv v2)\n"), "{text}");
+    assert_shows(&out, "  kv       ok  secret/ (kv v2)\n");
     assert_eq!(setting(&text, "AVP_SECRET_ID"), ["[redacted]", "env"]);
     let out = approle("wrong-s3cr3t");
     assert_eq!(out.status.code(), Some(1));
-    let text = stdout(&out);
-    assert!(
-        text.contains("hint: check AVP_ROLE_ID and AVP_SECRET_ID (a secret_id may have expired); and that the auth method is mounted at auth/approle (AVP_MOUNT_PATH, VAULT_NAMESPACE)"),
-        "{text}"
+    assert_shows(
+        &out,
+        "hint: check AVP_ROLE_ID and AVP_SECRET_ID (a secret_id may have expired); and that the auth method is mounted at auth/approle (AVP_MOUNT_PATH, VAULT_NAMESPACE)",
     );
 }
 
@@ -233,9 +230,9 @@ fn an_address_nobody_listens_on_is_named_with_its_hint() {
     assert_no_secret(&out);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    assert!(
-        text.contains("  connect  FAILED  cannot reach Vault for the health check: client error (Connect): tcp connect error: Connection refused (os error 111)\n                   hint: nothing listens at VAULT_ADDR: check its host and port\n"),
-        "{text}"
+    assert_shows(
+        &out,
+        "  connect  FAILED  cannot reach Vault for the health check: client error (Connect): tcp connect error: Connection refused (os error 111)\n                   hint: nothing listens at VAULT_ADDR: check its host and port\n",
     );
     assert!(!text.contains("  login "), "{text}");
 }
@@ -245,16 +242,10 @@ fn tls_failures_name_the_ca_or_the_scheme() {
     let tls = server().tls().start();
     let out = doctor(&tls, &[("VAULT_TOKEN", ROOT)], &[]);
     assert_eq!(out.status.code(), Some(1));
-    let text = stdout(&out);
-    assert!(
-        text.contains("invalid peer certificate: UnknownIssuer"),
-        "{text}"
-    );
-    assert!(
-        text.contains(
-            "hint: VAULT_CACERT (or VAULT_CAPATH) must hold the CA that signed Vault's certificate"
-        ),
-        "{text}"
+    assert_shows(&out, "invalid peer certificate: UnknownIssuer");
+    assert_shows(
+        &out,
+        "hint: VAULT_CACERT (or VAULT_CAPATH) must hold the CA that signed Vault's certificate",
     );
     let ca = tls.tls().unwrap().ca_cert.display().to_string();
     let out = doctor(&tls, &[("VAULT_TOKEN", ROOT), ("VAULT_CACERT", &ca)], &[]);
@@ -314,9 +305,9 @@ fn invalid_settings_of_a_profile_fail_its_check_and_the_others_are_still_checked
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).ends_with("\nerror: doctor: 2 of 3 profiles failed\n"));
     let text = stdout(&out);
-    assert!(
-        text.contains("  settings  FAILED  values file /nonexistent/values.yaml: cannot read: No such file or directory (os error 2)\n"),
-        "{text}"
+    assert_shows(
+        &out,
+        "  settings  FAILED  values file /nonexistent/values.yaml: cannot read: No such file or directory (os error 2)\n",
     );
     assert!(
         text.contains("  settings  FAILED  Must provide a supported Vault Type, received nosuchbackend (valid types: "),
@@ -368,9 +359,9 @@ fn a_default_profile_without_a_type_beside_named_ones_is_unused_not_failed() {
     let out = Run::new(["doctor", "-c", &config]).output();
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let text = stdout(&out);
-    assert!(
-        text.contains("profile default (no AVP_TYPE)\n  AVP_MAX_CONCURRENCY  32                         default\n  AVP_MAX_RETRIES      VAULT_MAX_RETRIES, else 2  default\n  backend  unused  AVP_TYPE is not set: only placeholders with a profile prefix or in annotated manifests resolve\n"),
-        "{text}"
+    assert_shows(
+        &out,
+        "profile default (no AVP_TYPE)\n  AVP_MAX_CONCURRENCY  32                         default\n  AVP_MAX_RETRIES      VAULT_MAX_RETRIES, else 2  default\n  backend  unused  AVP_TYPE is not set: only placeholders with a profile prefix or in annotated manifests resolve\n",
     );
     assert!(
         text.ends_with("\n2 profiles: 1 ok, 0 failed, 1 unused\n"),
@@ -406,9 +397,9 @@ fn an_unreadable_settings_secret_is_reported_and_the_rest_still_checked() {
         text.starts_with("run\n  ARGOCD_EXEC_TIMEOUT  90s  default\n  secret  FAILED  cannot read Secret locked/avp: 403 secrets \"avp\" is forbidden: "),
         "{text}"
     );
-    assert!(
-        text.contains("hint: the repo-server's service account needs get on that Secret (a Role and RoleBinding in its namespace)"),
-        "{text}"
+    assert_shows(
+        &out,
+        "hint: the repo-server's service account needs get on that Secret (a Role and RoleBinding in its namespace)",
     );
     assert!(
         text.ends_with("\n1 profile: 1 ok, 0 failed; the run's own checks failed\n"),
@@ -453,10 +444,9 @@ fn a_server_that_never_answers_is_cut_off_at_the_deadline() {
         .output();
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
     assert_eq!(out.status.code(), Some(1));
-    let text = stdout(&out);
-    assert!(
-        text.contains("  answer  FAILED  gave up waiting for the backend's answer: ARGOCD_EXEC_TIMEOUT (3s) is about to end the plugin\n"),
-        "{text}"
+    assert_shows(
+        &out,
+        "  answer  FAILED  gave up waiting for the backend's answer: ARGOCD_EXEC_TIMEOUT (3s) is about to end the plugin\n",
     );
     drop(held);
 }
