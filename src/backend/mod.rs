@@ -280,6 +280,9 @@ macro_rules! registry {
     };
 }
 
+#[cfg(feature = "http")]
+pub mod rest;
+
 registry! {
     #[cfg(feature = "aws")]
     aws::Aws,

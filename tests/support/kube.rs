@@ -5,17 +5,13 @@
 //! Errors are `Status` objects: <https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/status/>
 
 use std::collections::{BTreeMap, HashSet};
-use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::{Request, Response};
 use serde_json::json;
-use tokio::sync::oneshot;
+
+use super::http::{HttpServer, Reply, Request};
 
 /// The bearer token the kubeconfig carries and the server requires.
 pub const TOKEN: &str = "kube-test-token";
@@ -24,35 +20,21 @@ pub const TOKEN: &str = "kube-test-token";
 struct State {
     secrets: BTreeMap<(String, String), BTreeMap<String, Vec<u8>>>,
     forbidden: HashSet<String>,
-    requests: Vec<String>,
-    /// Accept requests and never answer them.
-    stalled: bool,
 }
 
 pub struct KubeServer {
-    port: u16,
+    server: HttpServer,
     state: Arc<Mutex<State>>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl KubeServer {
     pub fn start() -> KubeServer {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener
-            .set_nonblocking(true)
-            .expect("non-blocking listener");
-        let port = listener.local_addr().expect("address").port();
         let state = Arc::new(Mutex::new(State::default()));
-        let (tx, rx) = oneshot::channel();
         let shared = state.clone();
-        let thread = std::thread::spawn(move || serve(listener, shared, rx));
-        KubeServer {
-            port,
-            state,
-            shutdown: Some(tx),
-            thread: Some(thread),
-        }
+        let server = HttpServer::start(move |req| {
+            answer(req, &shared.lock().unwrap_or_else(|e| e.into_inner()))
+        });
+        KubeServer { server, state }
     }
 
     pub fn add_secret(&self, namespace: &str, name: &str, data: &[(&str, &str)]) {
@@ -70,25 +52,36 @@ impl KubeServer {
         self.lock().forbidden.insert(namespace.to_owned());
     }
 
-    /// Paths requested so far.
     /// From now on, requests are accepted and never answered (an API server that hangs).
     pub fn stall(&self) {
-        self.lock().stalled = true;
+        self.server.stall();
     }
 
+    /// Paths requested so far.
     pub fn requests(&self) -> Vec<String> {
-        self.lock().requests.clone()
+        self.server.requests().into_iter().map(|r| r.path).collect()
+    }
+
+    /// The underlying server: request log and fault injection.
+    pub fn http(&self) -> &HttpServer {
+        &self.server
+    }
+
+    /// Writes a kubeconfig for this server into `dir` (context namespace `namespace`) and
+    /// returns its path.
+    pub fn kubeconfig_in(&self, dir: &Path, namespace: &str) -> PathBuf {
+        let path = dir.join("kubeconfig");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n    namespace: {namespace}\ncurrent-context: test\nusers:\n- name: test\n  user:\n    token: {TOKEN}\n",
+            self.server.url()
+        );
+        std::fs::write(&path, text).expect("write kubeconfig");
+        path
     }
 
     /// Writes a kubeconfig for this server into `dir` and returns its path.
     pub fn kubeconfig(&self, dir: &Path) -> PathBuf {
-        let path = dir.join("kubeconfig");
-        let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: http://127.0.0.1:{}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n    namespace: default\ncurrent-context: test\nusers:\n- name: test\n  user:\n    token: {TOKEN}\n",
-            self.port
-        );
-        std::fs::write(&path, text).expect("write kubeconfig");
-        path
+        self.kubeconfig_in(dir, "default")
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -96,61 +89,9 @@ impl KubeServer {
     }
 }
 
-impl Drop for KubeServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn serve(
-    listener: std::net::TcpListener,
-    state: Arc<Mutex<State>>,
-    mut shutdown: oneshot::Receiver<()>,
-) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => break,
-                accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
-                    let state = state.clone();
-                    tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |req| answer(req, state.clone()));
-                        let io = hyper_util::rt::TokioIo::new(stream);
-                        let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
-                    });
-                }
-            }
-        }
-    });
-}
-
-async fn answer(
-    req: Request<Incoming>,
-    state: Arc<Mutex<State>>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let path = req.uri().path().to_owned();
-    if state.lock().unwrap_or_else(|e| e.into_inner()).stalled {
-        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
-    }
-    let authorized = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == format!("Bearer {TOKEN}"));
-    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-    st.requests.push(path.clone());
-    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+fn answer(req: &Request, st: &State) -> Reply {
+    let authorized = req.bearer() == Some(TOKEN);
+    let parts: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
     let (status, body) = match parts.as_slice() {
         _ if !authorized => (
             401,
@@ -191,13 +132,7 @@ async fn answer(
             ),
         ),
     };
-    drop(st);
-    let response = Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .expect("valid response");
-    Ok(response)
+    Reply::json(status, body)
 }
 
 fn secret_object(

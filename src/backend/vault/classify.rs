@@ -108,27 +108,6 @@ fn deleted_hint(body: &[u8]) -> String {
     }
 }
 
-/// A reqwest error as one line: its chain (connection refused, TLS failure, timeout), without
-/// the URL it names.
-pub fn reason(error: &reqwest::Error) -> String {
-    let mut parts = Vec::new();
-    if error.is_timeout() {
-        parts.push("timed out (VAULT_CLIENT_TIMEOUT)".to_owned());
-    }
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p: &String| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    if parts.is_empty() {
-        parts.push(error.to_string());
-    }
-    parts.join(": ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,17 +5,13 @@
 //!
 //! Vault's request and error formats: <https://developer.hashicorp.com/vault/api-docs>.
 
-use std::time::Duration;
-
-use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue};
 use rustify::endpoint::Endpoint;
 use url::Url;
 
-use super::classify::{reason, refusal};
+use super::classify::refusal;
+use crate::backend::rest::{read_body, reason, retry_after};
 use crate::backend::{BackendError, ErrorKind};
-
-/// Vault's own limit on a request body (`max_request_size`); no answer of a KV read is larger.
-const MAX_BODY: usize = 32 << 20;
 
 pub struct Transport {
     pub http: reqwest::Client,
@@ -122,35 +118,6 @@ fn header(name: &str, value: &str) -> Result<HeaderValue, BackendError> {
     }
 }
 
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    crate::backend::retry_after(headers.get(RETRY_AFTER)?.to_str().ok()?)
-}
-
-/// The body, up to [`MAX_BODY`]; a failure while it arrives (a timeout, a reset) is transient.
-async fn read_body(mut response: reqwest::Response, what: &str) -> Result<Vec<u8>, BackendError> {
-    let mut body = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > MAX_BODY {
-                    return Err(BackendError::new(
-                        ErrorKind::Unexpected,
-                        format!("the answer to {what} is larger than {} MiB", MAX_BODY >> 20),
-                    ));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(body),
-            Err(e) => {
-                return Err(BackendError::new(
-                    ErrorKind::Transient,
-                    format!("the answer to {what} broke off: {}", reason(&e)),
-                ));
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,17 +161,5 @@ mod tests {
             err.message,
             "the Vault token holds the character '\\n', which cannot be sent in an HTTP header"
         );
-    }
-
-    #[test]
-    fn retry_after_is_read_in_seconds() {
-        let mut headers = HeaderMap::new();
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("2"));
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
-        headers.insert(
-            RETRY_AFTER,
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
-        );
-        assert_eq!(retry_after(&headers), None);
     }
 }
