@@ -31,7 +31,7 @@ pub fn collect(
     };
     let refs: BTreeSet<Ref> = plan
         .refs
-        .iter()
+        .keys()
         .map(|r| Ref {
             profile: r.profile.clone(),
             path: r.path.clone(),

@@ -2,7 +2,7 @@
 //! concurrently with each profile's bound, retrying transient failures, within the run
 //! deadline. The only module that sees both placeholders and backends.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -13,7 +13,7 @@ use crate::backend::{self, Backend, BackendError, Context, ErrorKind, Failure, O
 use crate::config::{self, Config};
 use crate::deadline::Deadline;
 use crate::error::{Cause, Diagnostic};
-use crate::secret::{SecretData, SecretRef};
+use crate::secret::{SecretData, SecretRef, Wanted};
 use crate::substitute::{Fetched, Unfetched};
 use crate::wait;
 
@@ -47,13 +47,13 @@ pub struct Resolved {
 /// Fetches every secret of `refs`, each through its profile's backend. The backends of the
 /// profiles in use are built first (reading their files, outside the runtime), then logged in
 /// and read concurrently, each with its own bounds, within the run deadline.
-pub fn resolve(config: &Config, refs: &BTreeSet<SecretRef>) -> anyhow::Result<Resolved> {
+pub fn resolve(config: &Config, wanted: &Wanted) -> anyhow::Result<Resolved> {
     let mut resolved = Resolved::default();
-    if refs.is_empty() {
+    if wanted.is_empty() {
         return Ok(resolved);
     }
     let mut by_profile: BTreeMap<&str, Vec<SecretRef>> = BTreeMap::new();
-    for secret in refs {
+    for secret in wanted.keys() {
         by_profile
             .entry(secret.profile.as_str())
             .or_default()
@@ -74,7 +74,10 @@ pub fn resolve(config: &Config, refs: &BTreeSet<SecretRef>) -> anyhow::Result<Re
     let fetched = config.deadline.block_on(
         &fallback,
         futures::future::join_all(built.iter().map(|(profiled, refs, policy)| async move {
-            (fetch_all(profiled, refs.clone(), *policy).await, refs)
+            (
+                fetch_all(profiled, refs.clone(), wanted, *policy).await,
+                refs,
+            )
         })),
     )?;
     for ((profiled, _, _), (result, refs)) in built.iter().zip(fetched) {
@@ -182,6 +185,7 @@ struct Profiled {
 async fn fetch_all(
     profiled: &Profiled,
     refs: Vec<SecretRef>,
+    wanted: &Wanted,
     policy: Policy,
 ) -> Result<ProfileFetch, Failure> {
     // Logins are not counted: backends without one must not appear to make a request.
@@ -202,9 +206,9 @@ async fn fetch_all(
             let chunk: Vec<&SecretRef> = group.iter().map(|&i| &refs[i]).collect();
             async move {
                 let results = if chunk.len() == 1 {
-                    vec![fetch(profiled, chunk[0], policy, requests).await]
+                    vec![fetch(profiled, chunk[0], wanted, policy, requests).await]
                 } else {
-                    fetch_batch(profiled, &chunk, policy, requests).await
+                    fetch_batch(profiled, &chunk, wanted, policy, requests).await
                 };
                 chunk
                     .into_iter()
@@ -236,6 +240,7 @@ async fn fetch_all(
 async fn fetch_batch(
     profiled: &Profiled,
     chunk: &[&SecretRef],
+    wanted: &Wanted,
     policy: Policy,
     requests: &AtomicUsize,
 ) -> Vec<Result<SecretData, BackendError>> {
@@ -256,7 +261,7 @@ async fn fetch_batch(
             match result {
                 Err(e) if e.kind == ErrorKind::Transient && policy.max_retries > 0 => {
                     tracing::debug!("{}: {secret}: {e}; retrying on its own", profiled.origin);
-                    fetch(profiled, secret, policy, requests).await
+                    fetch(profiled, secret, wanted, policy, requests).await
                 }
                 other => other,
             }
@@ -267,13 +272,15 @@ async fn fetch_batch(
 async fn fetch(
     profiled: &Profiled,
     secret: &SecretRef,
+    wanted: &Wanted,
     policy: Policy,
     requests: &AtomicUsize,
 ) -> Result<SecretData, BackendError> {
     let what = format!("read of {secret}");
+    let keys = &wanted[secret];
     let mut made = 0;
     let result = retry(profiled, &what, policy, &mut made, || {
-        profiled.backend.get(secret)
+        profiled.backend.get_keys(secret, keys)
     })
     .await;
     requests.fetch_add(made, Ordering::Relaxed);
@@ -348,6 +355,13 @@ mod tests {
         SecretRef::new(path, None)
     }
 
+    /// Each of `refs` with one key.
+    fn wanted(refs: &[SecretRef]) -> Wanted {
+        refs.iter()
+            .map(|r| (r.clone(), ["k".to_owned()].into()))
+            .collect()
+    }
+
     fn policy(max_concurrency: usize) -> Policy {
         Policy {
             max_concurrency,
@@ -387,10 +401,10 @@ mod tests {
         let backend = selected(Rendezvous {
             barrier: Barrier::new(4),
         });
-        let refs = (0..4).map(|i| secret(&format!("p{i}"))).collect();
+        let refs: Vec<SecretRef> = (0..4).map(|i| secret(&format!("p{i}"))).collect();
         let resolved = tokio::time::timeout(
             Duration::from_secs(10),
-            fetch_all(&backend, refs, policy(4)),
+            fetch_all(&backend, refs.clone(), &wanted(&refs), policy(4)),
         )
         .await
         .expect("all four fetches must be in flight at once")
@@ -419,9 +433,14 @@ mod tests {
         let backend = selected(Flaky {
             failures: Mutex::new(vec![ErrorKind::Transient, ErrorKind::Transient]),
         });
-        let resolved = fetch_all(&backend, vec![secret("a")], policy(1))
-            .await
-            .unwrap();
+        let resolved = fetch_all(
+            &backend,
+            vec![secret("a")],
+            &wanted(&[secret("a")]),
+            policy(1),
+        )
+        .await
+        .unwrap();
         assert_eq!(resolved.requests, 3);
         assert!(resolved.secrets[&secret("a")].is_ok());
     }
@@ -431,9 +450,14 @@ mod tests {
         let backend = selected(Flaky {
             failures: Mutex::new(vec![ErrorKind::Transient; 3]),
         });
-        let resolved = fetch_all(&backend, vec![secret("a")], policy(1))
-            .await
-            .unwrap();
+        let resolved = fetch_all(
+            &backend,
+            vec![secret("a")],
+            &wanted(&[secret("a")]),
+            policy(1),
+        )
+        .await
+        .unwrap();
         assert_eq!(resolved.requests, 3);
         let Err(Unfetched::Failed(err)) = &resolved.secrets[&secret("a")] else {
             panic!("the read must fail");
@@ -447,9 +471,14 @@ mod tests {
             let backend = selected(Flaky {
                 failures: Mutex::new(vec![kind]),
             });
-            let resolved = fetch_all(&backend, vec![secret("a")], policy(1))
-                .await
-                .unwrap();
+            let resolved = fetch_all(
+                &backend,
+                vec![secret("a")],
+                &wanted(&[secret("a")]),
+                policy(1),
+            )
+            .await
+            .unwrap();
             assert_eq!(resolved.requests, 1);
         }
     }

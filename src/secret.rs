@@ -35,6 +35,9 @@ impl SecretRef {
     }
 }
 
+/// Each secret to fetch, with the keys the manifests read from it.
+pub type Wanted = BTreeMap<SecretRef, std::collections::BTreeSet<String>>;
+
 /// The keys of one secret. A key whose value is null counts as missing, as in AVP.
 pub type SecretData = BTreeMap<String, Value>;
 

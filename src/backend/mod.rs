@@ -4,6 +4,7 @@
 //! Adding a backend is one folder (its `Service` implementation, typed settings and client) and
 //! one row in [`REGISTRY`].
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +23,18 @@ pub trait Backend: Send + Sync {
 
     /// Fetches every key of one secret.
     async fn get(&self, secret: &SecretRef) -> Result<SecretData, BackendError>;
+
+    /// Fetches one secret for the keys the manifests name (never empty): backends whose keys
+    /// are secrets of their own (an Azure vault's secrets) read only those. The default reads
+    /// every key.
+    async fn get_keys(
+        &self,
+        secret: &SecretRef,
+        keys: &BTreeSet<String>,
+    ) -> Result<SecretData, BackendError> {
+        let _ = keys;
+        self.get(secret).await
+    }
 
     /// How to read `secrets`: groups of indexes into it, each read by one [`Backend::get_batch`]
     /// call (groups of one by [`Backend::get`]). Backends without a batch API read each alone.

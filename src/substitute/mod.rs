@@ -7,7 +7,7 @@ mod apply;
 pub mod check;
 mod walk;
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use regex::Regex;
 
@@ -17,7 +17,7 @@ use crate::manifest::scalar::{PlainType, yaml11_type};
 use crate::manifest::tree::{Node, Style, Tree};
 use crate::manifest::{File, Output};
 use crate::placeholder::{Mode, Placeholder};
-use crate::secret::SecretRef;
+use crate::secret::{SecretRef, Wanted};
 use annotations::{Annotations, Scope, string_value};
 pub use apply::{Fetched, Unfetched, apply};
 
@@ -34,7 +34,8 @@ pub struct Plan<'f> {
     docs: Vec<DocPlan<'f>>,
     /// What each chunk of each file becomes when it holds no placeholder to replace.
     outputs: Vec<Vec<Output<'f>>>,
-    pub refs: BTreeSet<SecretRef>,
+    /// Each secret to fetch, with the keys the manifests read from it.
+    pub refs: Wanted,
     errors: Vec<Diag>,
     /// Documents that are Kubernetes manifests (have a kind).
     pub manifests: usize,
@@ -141,7 +142,7 @@ pub fn collect<'f>(files: &[File<'f>], rules: &Rules<'_>) -> Plan<'f> {
     let mut plan = Plan {
         docs: Vec::new(),
         outputs: Vec::new(),
-        refs: BTreeSet::new(),
+        refs: BTreeMap::new(),
         errors: Vec::new(),
         manifests: 0,
         documents: 0,
@@ -400,7 +401,7 @@ mod tests {
         };
         let fetched: Fetched = plan
             .refs
-            .iter()
+            .keys()
             .map(|r| {
                 let result = match paths.get(&r.path) {
                     Some(serde_json::Value::Object(keys)) => Ok(Arc::new(
@@ -449,6 +450,37 @@ mod tests {
         assert_eq!(
             out,
             "kind: ConfigMap\ndata:\n  x: \"3\"\n  c: \"{\\\"a\\\":[1]}\"\n"
+        );
+    }
+
+    #[test]
+    fn each_secret_is_wanted_once_with_every_key_the_manifests_name() {
+        let profiles = Profiles::new(Settings::default(), Default::default()).unwrap();
+        let source = Source {
+            name: "m.yaml".into(),
+            text: "kind: Secret\nmetadata:\n  annotations:\n    avp.kubernetes.io/path: app\nstringData:\n  a: <path:app#user>\n  b: <path:app#n | jsonPath {.x}>\n  c: <flag>\n  d: <path:other#user>\n".into(),
+        };
+        let files = vec![manifest::split(&source).unwrap()];
+        let rules = Rules {
+            path_validation: None,
+            profiles: &profiles,
+            mask: false,
+        };
+        let plan = collect(&files, &rules);
+        let wanted: Vec<(String, Vec<String>)> = plan
+            .refs
+            .iter()
+            .map(|(r, keys)| (r.path.clone(), keys.iter().cloned().collect()))
+            .collect();
+        assert_eq!(
+            wanted,
+            [
+                (
+                    "app".to_owned(),
+                    vec!["flag".to_owned(), "n".to_owned(), "user".to_owned()]
+                ),
+                ("other".to_owned(), vec!["user".to_owned()]),
+            ]
         );
     }
 

@@ -142,7 +142,14 @@ impl<'f> Walker<'_, 'f, '_> {
             },
         };
         if let Some(secret) = &secret {
-            self.plan.refs.insert(secret.clone());
+            let key = match &placeholder.target {
+                Target::Inline { key, .. } | Target::Generic { key } => key,
+            };
+            self.plan
+                .refs
+                .entry(secret.clone())
+                .or_default()
+                .insert(key.clone());
         }
         Slot {
             placeholder,
