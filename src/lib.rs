@@ -9,6 +9,8 @@ pub mod config;
 pub mod deadline;
 pub mod doctor;
 pub mod error;
+#[cfg(feature = "kubernetes")]
+pub mod kubernetes;
 pub mod logging;
 pub mod manifest;
 pub mod placeholder;

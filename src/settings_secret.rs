@@ -23,35 +23,25 @@ pub fn read(spec: &str, deadline: &Deadline) -> anyhow::Result<Layer> {
     use std::collections::BTreeMap;
 
     use anyhow::{Context as _, anyhow};
-    use k8s_openapi::api::core::v1::Secret;
-    use kube::Api;
 
     use crate::wait;
 
     let (namespace, name) = parse(spec);
     let what = format!("Secret {namespace}/{name}");
     let waiting = format!("{what} from the Kubernetes API");
-    let secret = deadline.block_on(&waiting, async {
+    let data = deadline.block_on(&waiting, async {
         let _waiting = wait::on(waiting.clone());
-        let client = kube::Client::try_default()
+        let client = crate::kubernetes::client(true)
             .await
-            .map_err(|e| anyhow!("cannot read {what}: no Kubernetes API configuration (in-cluster or kubeconfig): {e}"))?;
-        Api::<Secret>::namespaced(client, namespace)
-            .get(name)
+            .map_err(|e| anyhow!("cannot read {what}: {e}"))?;
+        crate::kubernetes::read_secret(&client, namespace, name)
             .await
-            .map_err(|e| match e {
-                kube::Error::Api(status) => {
-                    anyhow!("cannot read {what}: {} {}", status.code, status.message)
-                }
-                // Its text could quote the Secret's content.
-                kube::Error::SerdeError(_) => anyhow!("cannot read {what}: the API's answer is not a Secret"),
-                other => anyhow!("cannot read {what}: {other}"),
-            })
+            .map_err(|e| anyhow!("cannot read {what}: {e}"))
     })??;
     let mut settings = BTreeMap::new();
     let mut backends = BTreeMap::new();
-    for (key, value) in secret.data.unwrap_or_default() {
-        let value = String::from_utf8(value.0)
+    for (key, value) in data {
+        let value = String::from_utf8(value)
             .with_context(|| format!("{what}: key {key} is not UTF-8 text"))?;
         // The profiles, as YAML text: `backends: {aws-prod: {AVP_TYPE: …}}` without the key.
         if key.eq_ignore_ascii_case(crate::config::profiles::BACKENDS_KEY) {

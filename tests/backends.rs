@@ -8,14 +8,16 @@
 //! A values file has no access control and no transient failures, so the denied and transient
 //! cases run against Vault and AWS only; SOPS files have no versions and no network (their
 //! "denied" is a file for an identity we do not hold), so they join every case but version
-//! pinning and transient failures. A later backend joins by adding its fixture and one `suite!`
-//! line.
+//! pinning and transient failures. Kubernetes Secrets hold strings only (the typed case expects
+//! their text as strings) and no versions (AVP ignores them). A later backend joins by adding
+//! its fixture and one `suite!` line.
 
 mod support;
 
 use std::process::Output;
 
 use serde_json::json;
+use support::kube::KubeServer;
 use support::output::{assert_failure, assert_output, stderr};
 use support::run::Run;
 use support::vault::{Policy, VaultServer};
@@ -37,6 +39,9 @@ struct Fixture {
     missing: &'static str,
     /// What the backend's error says for a secret that does not exist.
     not_found: &'static str,
+    /// Whether values keep their JSON or YAML type (`3`, `true`, a map); a backend of strings
+    /// only (Kubernetes Secrets) stores their text.
+    typed: bool,
     /// Servers and files, kept for the runs.
     _guards: Vec<Box<dyn std::any::Any>>,
 }
@@ -88,6 +93,7 @@ fn values_file() -> Fixture {
         first_version: "1",
         missing: "missing value",
         not_found: "not found in the values file",
+        typed: true,
         _guards: vec![Box::new(dir)],
     }
 }
@@ -129,6 +135,7 @@ fn vault_with(server: VaultServer, token: &str) -> Fixture {
         first_version: "1",
         missing: "missing Vault value",
         not_found: "404 not found",
+        typed: true,
         _guards: vec![Box::new(server)],
     }
 }
@@ -170,6 +177,7 @@ fn aws_at(url: &str) -> Fixture {
         first_version: "AWSPREVIOUS",
         missing: "missing value",
         not_found: "ResourceNotFoundException",
+        typed: true,
         _guards: Vec::new(),
     }
 }
@@ -198,8 +206,46 @@ fn sops() -> Fixture {
         first_version: "",
         missing: "missing value",
         not_found: "cannot read: No such file or directory",
+        typed: true,
         _guards: Vec::new(),
     }
+}
+
+/// The standard secrets as Kubernetes Secrets in `argocd` (strings only), `denied` in a
+/// namespace the API refuses; the allow-list admits both.
+fn kubernetes_with(server: KubeServer) -> Fixture {
+    server.add_secret(
+        "argocd",
+        "app",
+        &[
+            ("user", "admin-s3cr3t"),
+            ("n", "3"),
+            ("flag", "true"),
+            ("cfg", r#"{"a":[1,"x"]}"#),
+        ],
+    );
+    server.add_secret("locked", "denied", &[("k", "denied-s3cr3t")]);
+    server.forbid("locked");
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = server.kubeconfig_in(dir.path(), "argocd");
+    Fixture {
+        backend: "kubernetessecret",
+        env: vec![
+            ("AVP_TYPE".into(), "kubernetessecret".into()),
+            ("KUBECONFIG".into(), kubeconfig.display().to_string()),
+            ("AVP_K8S_SECRET_NAMESPACES".into(), "argocd,locked".into()),
+        ],
+        prefix: "argocd:".into(),
+        first_version: "",
+        missing: "missing value",
+        not_found: "404 secrets \"nothing\" not found",
+        typed: false,
+        _guards: vec![Box::new(server), Box::new(dir)],
+    }
+}
+
+fn kubernetes() -> Fixture {
+    kubernetes_with(KubeServer::start())
 }
 
 const SECRET: &str = "kind: Secret\nmetadata:\n  name: s\nstringData:\n  x: ";
@@ -209,13 +255,19 @@ fn reads_a_key(f: &Fixture) {
     assert_output(&out, &format!("{SECRET}admin-s3cr3t\n"));
 }
 
+/// Typed values are injected typed outside Secrets; a string backend's text stays a string.
 fn typed_values_are_injected_typed_and_stringified_in_secrets(f: &Fixture) {
     let deployment = "kind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: <path:{p}app#n>\n  paused: <path:{p}app#flag>\n  cfg: <path:{p}app#cfg>\n  label: \"<path:{p}app#n>\"\n";
     let out = f.run(deployment);
-    assert_output(
-        &out,
-        "kind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: 3\n  paused: true\n  cfg: {\"a\":[1,\"x\"]}\n  label: \"3\"\n",
-    );
+    let want = match f.typed {
+        true => {
+            "kind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: 3\n  paused: true\n  cfg: {\"a\":[1,\"x\"]}\n  label: \"3\"\n"
+        }
+        false => {
+            "kind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: \"3\"\n  paused: \"true\"\n  cfg: \"{\\\"a\\\":[1,\\\"x\\\"]}\"\n  label: \"3\"\n"
+        }
+    };
+    assert_output(&out, want);
     let out = f.run("kind: Secret\nstringData:\n  n: <path:{p}app#n>\n  flag: <path:{p}app#flag>\n  cfg: <path:{p}app#cfg>\n");
     assert_output(
         &out,
@@ -316,7 +368,7 @@ macro_rules! versions {
     )*};
 }
 
-suite!(values_file, vault, aws, sops);
+suite!(values_file, vault, aws, sops, kubernetes);
 
 mod a_pinned_version_reads_that_version {
     use super::*;
@@ -364,6 +416,36 @@ fn aws_denied_read_says_so() {
         "AccessDenied: denied: User: arn:aws:iam::123456789012:user/reader is not authorized",
     );
     assert!(line.ends_with(POLICY_HINT), "{line}");
+}
+
+#[test]
+fn kubernetes_denied_read_says_so() {
+    a_denied_read_says_so(
+        &kubernetes(),
+        "locked:denied",
+        "kubernetessecret: Secret locked/denied: 403 secrets \"denied\" is forbidden",
+    );
+}
+
+#[test]
+fn kubernetes_transient_failure_then_success() {
+    let server = KubeServer::start();
+    server.http().fail_next(
+        "/api/v1/namespaces/argocd/secrets/app",
+        1,
+        support::http::Reply::json(
+            503,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "the server is currently unable to handle the request", "reason": "ServiceUnavailable", "code": 503}),
+        ),
+    );
+    let f = kubernetes_with(server);
+    let out = f.run(&format!("{SECRET}<path:{{p}}app#user>\n"));
+    assert_output(&out, &format!("{SECRET}admin-s3cr3t\n"));
+    assert!(
+        stderr(&out).contains("backend requests: 2"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -118,6 +118,20 @@ pub enum ErrorKind {
     Unexpected,
 }
 
+impl ErrorKind {
+    /// The kind of an HTTP status (DESIGN: 400, 401, 403 and 404 are never retried; 429 and
+    /// 5xx are).
+    pub fn of_status(status: u16) -> ErrorKind {
+        match status {
+            404 | 410 => ErrorKind::NotFound,
+            401 | 403 => ErrorKind::PermissionDenied,
+            400 | 405 | 409 | 412 | 422 => ErrorKind::InvalidConfig,
+            408 | 429 | 500..=599 => ErrorKind::Transient,
+            _ => ErrorKind::Unexpected,
+        }
+    }
+}
+
 /// A backend failure as the backend reports it. The message names what failed, never a secret
 /// value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -245,6 +259,11 @@ pub trait Service {
     const MISSING: &'static str = "missing value";
     /// The settings it reads, for `doctor`.
     const SETTINGS: &'static [SettingKey];
+
+    /// One spelling for each secret (`argocd:db` for `db`), so that it is read once.
+    fn canonical(path: &str) -> String {
+        path.to_owned()
+    }
     /// Its typed settings; `Debug` must redact credentials.
     type Settings: fmt::Debug;
 
@@ -260,6 +279,7 @@ pub struct Type {
     pub options: &'static [BackendOption],
     pub missing: &'static str,
     pub settings: &'static [SettingKey],
+    pub canonical: fn(&str) -> String,
     build: fn(&Settings, &Context<'_>) -> anyhow::Result<Arc<dyn Backend>>,
 }
 
@@ -279,6 +299,7 @@ const fn row<S: Service>() -> Type {
         options: S::OPTIONS,
         missing: S::MISSING,
         settings: S::SETTINGS,
+        canonical: S::canonical,
         build: |settings, context| S::build(S::parse(settings)?, context),
     }
 }
@@ -300,6 +321,8 @@ registry! {
     #[cfg(feature = "aws")]
     aws::Aws,
     file::ValuesFile,
+    #[cfg(feature = "kubernetes")]
+    kubernetes::KubernetesSecret,
     #[cfg(feature = "sops")]
     sops::Sops,
     #[cfg(feature = "vault")]
@@ -307,14 +330,13 @@ registry! {
 }
 
 /// Types this build was made without (cargo features).
-const COMPILED_OUT: &[&str] = &["awssecretsmanager", "sops", "vault"];
+const COMPILED_OUT: &[&str] = &["awssecretsmanager", "kubernetessecret", "sops", "vault"];
 
 /// AVP's backend names that secretsubst does not implement yet.
 const PLANNED: &[&str] = &[
     "gcpsecretmanager",
     "azurekeyvault",
     "1passwordconnect",
-    "kubernetessecret",
     "ibmsecretsmanager",
     "yandexcloudlockbox",
     "keepersecretsmanager",

@@ -64,21 +64,10 @@ impl Refused {
             reason => reason,
         };
         BackendError {
-            kind: kind_of(self.status),
+            kind: ErrorKind::of_status(self.status),
             message: format!("{} {reason}: {what}", self.status),
             retry_after: self.retry_after,
         }
-    }
-}
-
-/// The neutral kind of an HTTP status.
-pub fn kind_of(status: u16) -> ErrorKind {
-    match status {
-        404 => ErrorKind::NotFound,
-        401 | 403 => ErrorKind::PermissionDenied,
-        400 | 405 | 409 | 412 | 422 => ErrorKind::InvalidConfig,
-        408 | 429 | 500..=599 => ErrorKind::Transient,
-        _ => ErrorKind::Unexpected,
     }
 }
 
@@ -170,13 +159,13 @@ mod tests {
 
     #[test]
     fn statuses_map_to_kinds_that_retry_only_what_may_pass() {
-        assert_eq!(kind_of(404), ErrorKind::NotFound);
-        assert_eq!(kind_of(403), ErrorKind::PermissionDenied);
-        assert_eq!(kind_of(401), ErrorKind::PermissionDenied);
-        assert_eq!(kind_of(400), ErrorKind::InvalidConfig);
-        assert_eq!(kind_of(429), ErrorKind::Transient);
-        assert_eq!(kind_of(503), ErrorKind::Transient);
-        assert_eq!(kind_of(302), ErrorKind::Unexpected);
+        assert_eq!(ErrorKind::of_status(404), ErrorKind::NotFound);
+        assert_eq!(ErrorKind::of_status(403), ErrorKind::PermissionDenied);
+        assert_eq!(ErrorKind::of_status(401), ErrorKind::PermissionDenied);
+        assert_eq!(ErrorKind::of_status(400), ErrorKind::InvalidConfig);
+        assert_eq!(ErrorKind::of_status(429), ErrorKind::Transient);
+        assert_eq!(ErrorKind::of_status(503), ErrorKind::Transient);
+        assert_eq!(ErrorKind::of_status(302), ErrorKind::Unexpected);
     }
 
     #[test]

@@ -88,11 +88,14 @@ pub struct Scope<'c> {
 
 impl Scope<'_> {
     /// The secret at `path` read through `profile`, with the options its backend declares.
+    /// The path is in its backend's canonical spelling, so that two spellings of one secret
+    /// are read once.
     pub fn secret(&self, profile: &Profile, path: &str, version: Option<&str>) -> SecretRef {
-        let declared = backend::find(&profile.backend_type).map_or(&[][..], |t| t.options);
+        let kind = backend::find(&profile.backend_type);
+        let declared = kind.map_or(&[][..], |t| t.options);
         SecretRef {
             profile: profile.name.clone(),
-            path: path.to_owned(),
+            path: kind.map_or_else(|| path.to_owned(), |t| (t.canonical)(path)),
             version: version.map(str::to_owned),
             options: self
                 .options

@@ -1,5 +1,6 @@
-//! A Kubernetes API test server that answers `GET /api/v1/namespaces/{ns}/secrets/{name}` as
-//! the API documents it, plus a kubeconfig pointing at it. Plain HTTP on 127.0.0.1.
+//! A Kubernetes API test server that answers `GET /api/v1/namespaces/{ns}/secrets/{name}` and
+//! `GET /version` as the API documents them, plus a kubeconfig pointing at it. Plain HTTP on
+//! 127.0.0.1, on the shared scaffolding of `http.rs`.
 //!
 //! Secret read: <https://kubernetes.io/docs/reference/kubernetes-api/config-and-storage-resources/secret-v1/#get-read-the-specified-secret>
 //! Errors are `Status` objects: <https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/status/>
@@ -38,9 +39,15 @@ impl KubeServer {
     }
 
     pub fn add_secret(&self, namespace: &str, name: &str, data: &[(&str, &str)]) {
+        let data: Vec<(&str, &[u8])> = data.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+        self.add_secret_bytes(namespace, name, &data);
+    }
+
+    /// A Secret whose values may be any bytes.
+    pub fn add_secret_bytes(&self, namespace: &str, name: &str, data: &[(&str, &[u8])]) {
         let data = data
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.as_bytes().to_vec()))
+            .map(|(k, v)| ((*k).to_owned(), v.to_vec()))
             .collect();
         self.lock()
             .secrets
@@ -96,6 +103,22 @@ fn answer(req: &Request, st: &State) -> Reply {
         _ if !authorized => (
             401,
             status_object(401, "Unauthorized", "Unauthorized", None),
+        ),
+        // https://kubernetes.io/docs/reference/using-api/health-checks/ names it; its body is
+        // version.Info (k8s.io/apimachinery/pkg/version).
+        ["version"] => (
+            200,
+            json!({
+                "major": "1",
+                "minor": "31",
+                "gitVersion": "v1.31.2",
+                "gitCommit": "5864a4677267e6adeae276ad85882a8714d69d9d",
+                "gitTreeState": "clean",
+                "buildDate": "2024-10-22T20:28:14Z",
+                "goVersion": "go1.22.8",
+                "compiler": "gc",
+                "platform": "linux/amd64"
+            }),
         ),
         ["api", "v1", "namespaces", ns, "secrets", name] if st.forbidden.contains(*ns) => (
             403,
