@@ -300,6 +300,8 @@ registry! {
     #[cfg(feature = "aws")]
     aws::Aws,
     file::ValuesFile,
+    #[cfg(feature = "gcp")]
+    gcp::Gcp,
     #[cfg(feature = "sops")]
     sops::Sops,
     #[cfg(feature = "vault")]
@@ -307,11 +309,10 @@ registry! {
 }
 
 /// Types this build was made without (cargo features).
-const COMPILED_OUT: &[&str] = &["awssecretsmanager", "sops", "vault"];
+const COMPILED_OUT: &[&str] = &["awssecretsmanager", "gcpsecretmanager", "sops", "vault"];
 
 /// AVP's backend names that secretsubst does not implement yet.
 const PLANNED: &[&str] = &[
-    "gcpsecretmanager",
     "azurekeyvault",
     "1passwordconnect",
     "kubernetessecret",
