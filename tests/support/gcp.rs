@@ -494,8 +494,7 @@ fn unauthenticated() -> Reply {
 /// Secret Manager: access
 /// (<https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.secrets.versions/access>,
 /// <https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.locations.secrets.versions/access>)
-/// and list
-/// (<https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.secrets/list>).
+/// and list.
 fn secret_manager(req: &Request, store: &Store) -> Reply {
     if !req.bearer().is_some_and(|t| store.tokens.contains(t)) {
         return unauthenticated();
@@ -595,6 +594,8 @@ fn secret_manager(req: &Request, store: &Store) -> Reply {
     )
 }
 
+/// <https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.secrets/list>, first
+/// page of one.
 fn list(store: &Store, parent: &str) -> Reply {
     if store.list_denied {
         return rpc_error(

@@ -53,10 +53,12 @@ pub fn refusal(refused: Refused, what: &str) -> BackendError {
     error
 }
 
-/// The refusal of a secret's read, with where to look when it is denied.
+/// The refusal of a secret's read, with where to look when it is denied (403: the token
+/// itself was accepted).
 pub fn read_refusal(refused: Refused, what: &str) -> BackendError {
+    let denied = refused.status == 403;
     let mut error = refusal(refused, what);
-    if error.kind == ErrorKind::PermissionDenied {
+    if denied {
         error.message.push_str(ACCESS_HINT);
     }
     error

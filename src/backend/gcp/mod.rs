@@ -10,12 +10,11 @@ mod classify;
 mod doctor;
 mod settings;
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine as _;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use regex::Regex;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
@@ -31,11 +30,6 @@ use settings::GcpSettings;
 const SERVICE: &str = "Secret Manager";
 /// What a read without a pinned version accesses.
 const LATEST: &str = "latest";
-
-/// AVP's (unanchored) test of a path; a path it accepts must still have one of the two shapes
-/// Secret Manager names secrets by.
-static AVP_PATH: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"projects/(.+)/secrets/(.+)").expect("valid regex"));
 
 /// Path segments keep only unreserved characters; `/`, `?`, `#`, `:` and `%` are escaped.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -105,6 +99,10 @@ impl Backend for GcpBackend {
         self.token().await.map(|_| ())
     }
 
+    /// `GET {endpoint}/v1/{name}/versions/{version}:access`:
+    /// <https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.secrets.versions/access>,
+    /// <https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.locations.secrets.versions/access>
+    /// for a regional name.
     async fn get(&self, secret: &SecretRef) -> Result<SecretData, BackendError> {
         let name = SecretName::parse(&secret.path)?;
         let version = secret.version.as_deref().unwrap_or(LATEST);
@@ -143,7 +141,9 @@ struct SecretName {
 
 impl SecretName {
     /// `projects/P/secrets/S` or `projects/P/locations/L/secrets/S`; anything else gets AVP's
-    /// error.
+    /// error. AVP's own test (`projects/(.+)/secrets/(.+)`, unanchored) lets through paths
+    /// such as `x/projects/p/secrets/s/versions/2`, which Secret Manager then refuses: they are
+    /// refused here, before any request.
     fn parse(path: &str) -> Result<SecretName, BackendError> {
         let segments: Vec<&str> = path.split('/').collect();
         let name = match segments.as_slice() {
@@ -155,8 +155,7 @@ impl SecretName {
         };
         match name {
             Some((project, location, secret))
-                if AVP_PATH.is_match(path)
-                    && [project, secret].iter().all(|s| is_segment(s))
+                if [project, secret].iter().all(|s| is_segment(s))
                     && location.is_none_or(|l| is_segment(l)) =>
             {
                 Ok(SecretName {
@@ -195,7 +194,7 @@ fn is_segment(s: &str) -> bool {
     !matches!(s, "" | "." | "..")
 }
 
-/// <https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.secrets.versions/access>
+/// The answer of `:access`.
 #[derive(Deserialize)]
 struct Access {
     payload: Payload,
