@@ -1,6 +1,7 @@
 //! One behaviour suite for every backend: the same cases, with the same inputs and the same
-//! expected output, run against the values file, the in-repo Vault test server and moto (AWS
-//! Secrets Manager). Each backend holds the same secrets:
+//! expected output, run against the values file, the in-repo Vault test server, moto (AWS
+//! Secrets Manager) and the in-repo Google Cloud test server (Secret Manager). Each backend holds
+//! the same secrets:
 //!
 //! - `app`: `user` (a string), `n` (a number), `flag` (a boolean), `cfg` (a map with a list);
 //! - `versioned`: `pw`, first `old-s3cr3t`, then `new-s3cr3t`.
@@ -9,8 +10,10 @@
 //! cases run against Vault and AWS only; SOPS files have no versions and no network (their
 //! "denied" is a file for an identity we do not hold), so they join every case but version
 //! pinning and transient failures. Kubernetes Secrets hold strings only (the typed case expects
-//! their text as strings) and no versions (AVP ignores them). A later backend joins by adding
-//! its fixture and one `suite!` line.
+//! their text as strings) and no versions (AVP ignores them). Secret Manager payloads are bytes:
+//! its secrets hold JSON objects, whose keys are typed, so it joins every case. A later backend
+//! joins by adding its fixture and one `suite!` line; entries for a backend behind a cargo
+//! feature are gated by it, since the binary lacks that backend without it.
 
 mod support;
 
@@ -146,6 +149,7 @@ fn vault() -> Fixture {
 
 /// The standard secrets in the shared moto, under a prefix of their own; runs reach them at
 /// `url` (moto itself, or a proxy in front of it).
+#[cfg(feature = "aws")]
 fn aws_at(url: &str) -> Fixture {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -182,6 +186,7 @@ fn aws_at(url: &str) -> Fixture {
     }
 }
 
+#[cfg(feature = "aws")]
 fn aws() -> Fixture {
     aws_at(&support::moto::url())
 }
@@ -240,6 +245,43 @@ fn kubernetes_with(server: KubeServer) -> Fixture {
         missing: "missing value",
         not_found: "404 secrets \"nothing\" not found",
         typed: false,
+        _guards: vec![Box::new(server), Box::new(dir)],
+    }
+}
+
+/// The standard secrets, and `denied`, in a Google Cloud test server's project `suite`, read
+/// with a service account.
+#[cfg(feature = "gcp")]
+fn gcp() -> Fixture {
+    let server = support::gcp::GcpServer::start();
+    let secret = |name: &str| format!("projects/suite/secrets/{name}");
+    server
+        .add(
+            &secret("app"),
+            br#"{"user": "admin-s3cr3t", "n": 3, "flag": true, "cfg": {"a": [1, "x"]}}"#,
+        )
+        .add(&secret("versioned"), br#"{"pw": "old-s3cr3t"}"#)
+        .add(&secret("versioned"), br#"{"pw": "new-s3cr3t"}"#)
+        .add(&secret("denied"), br#"{"k": "denied-s3cr3t"}"#);
+    server.deny(&secret("denied"));
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = server.service_account_file(dir.path());
+    Fixture {
+        backend: "gcpsecretmanager",
+        env: vec![
+            ("AVP_TYPE".into(), "gcpsecretmanager".into()),
+            ("AVP_GCP_ENDPOINT".into(), server.url()),
+            (
+                "GOOGLE_APPLICATION_CREDENTIALS".into(),
+                credentials.display().to_string(),
+            ),
+            ("GCE_METADATA_HOST".into(), "127.0.0.1:1".into()),
+        ],
+        prefix: "projects/suite/secrets/".into(),
+        first_version: "1",
+        missing: "missing value",
+        not_found: "404 NOT_FOUND: Secret [projects/suite/secrets/nothing] not found or has no versions",
+        typed: true,
         _guards: vec![Box::new(server), Box::new(dir)],
     }
 }
@@ -368,12 +410,22 @@ macro_rules! versions {
     )*};
 }
 
-suite!(values_file, vault, aws, sops, kubernetes);
+suite!(values_file, vault, sops);
+#[cfg(feature = "aws")]
+suite!(aws);
+#[cfg(feature = "kubernetes")]
+suite!(kubernetes);
+#[cfg(feature = "gcp")]
+suite!(gcp);
 
 mod a_pinned_version_reads_that_version {
     use super::*;
 
-    versions!(values_file, vault, aws);
+    versions!(values_file, vault);
+    #[cfg(feature = "aws")]
+    versions!(aws);
+    #[cfg(feature = "gcp")]
+    versions!(gcp);
 }
 
 #[test]
@@ -398,6 +450,7 @@ fn vault_transient_failure_then_success() {
 }
 
 #[test]
+#[cfg(feature = "aws")]
 fn aws_denied_read_says_so() {
     // IAM checks apply to a whole moto server, so this case has one of its own.
     let moto = support::moto::OwnMoto::start();
@@ -418,6 +471,7 @@ fn aws_denied_read_says_so() {
     assert!(line.ends_with(POLICY_HINT), "{line}");
 }
 
+#[cfg(feature = "kubernetes")]
 #[test]
 fn kubernetes_denied_read_says_so() {
     a_denied_read_says_so(
@@ -427,6 +481,7 @@ fn kubernetes_denied_read_says_so() {
     );
 }
 
+#[cfg(feature = "kubernetes")]
 #[test]
 fn kubernetes_transient_failure_then_success() {
     let server = KubeServer::start();
@@ -458,6 +513,7 @@ fn sops_denied_read_says_so() {
 }
 
 #[test]
+#[cfg(feature = "aws")]
 fn aws_transient_failure_then_success() {
     let upstream = support::moto::url();
     let upstream = upstream.trim_start_matches("http://").parse().unwrap();
@@ -466,6 +522,41 @@ fn aws_transient_failure_then_success() {
     let out = f.run(&format!("{SECRET}<path:{{p}}app#user>\n"));
     assert_output(&out, &format!("{SECRET}admin-s3cr3t\n"));
     assert_eq!(proxy.failed(), 1);
+    assert!(
+        stderr(&out).contains("backend requests: 2"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+#[cfg(feature = "gcp")]
+fn gcp_denied_read_says_so() {
+    let line = a_denied_read_says_so(
+        &gcp(),
+        "projects/suite/secrets/denied",
+        "403 PERMISSION_DENIED: Permission 'secretmanager.versions.access' denied for resource 'projects/suite/secrets/denied/versions/latest' (or it may not exist): projects/suite/secrets/denied",
+    );
+    assert!(
+        line.ends_with("(grant the identity secretsubst runs as roles/secretmanager.secretAccessor on the secret or its project)"),
+        "{line}"
+    );
+}
+
+#[test]
+#[cfg(feature = "gcp")]
+fn gcp_transient_failure_then_success() {
+    let f = gcp();
+    let server = f._guards[0]
+        .downcast_ref::<support::gcp::GcpServer>()
+        .unwrap();
+    server.http().fail_next(
+        "/v1/projects/suite/secrets/app/",
+        1,
+        support::gcp::rpc_error(503, "UNAVAILABLE", "The service is currently unavailable."),
+    );
+    let out = f.run(&format!("{SECRET}<path:{{p}}app#user>\n"));
+    assert_output(&out, &format!("{SECRET}admin-s3cr3t\n"));
     assert!(
         stderr(&out).contains("backend requests: 2"),
         "{}",

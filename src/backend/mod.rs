@@ -323,6 +323,8 @@ registry! {
     file::ValuesFile,
     #[cfg(feature = "kubernetes")]
     kubernetes::KubernetesSecret,
+    #[cfg(feature = "gcp")]
+    gcp::Gcp,
     #[cfg(feature = "sops")]
     sops::Sops,
     #[cfg(feature = "vault")]
@@ -330,11 +332,16 @@ registry! {
 }
 
 /// Types this build was made without (cargo features).
-const COMPILED_OUT: &[&str] = &["awssecretsmanager", "kubernetessecret", "sops", "vault"];
+const COMPILED_OUT: &[&str] = &[
+    "awssecretsmanager",
+    "gcpsecretmanager",
+    "kubernetessecret",
+    "sops",
+    "vault",
+];
 
 /// AVP's backend names that secretsubst does not implement yet.
 const PLANNED: &[&str] = &[
-    "gcpsecretmanager",
     "azurekeyvault",
     "1passwordconnect",
     "ibmsecretsmanager",
@@ -394,10 +401,9 @@ pub fn unknown(wanted: &str) -> anyhow::Error {
     )
 }
 
+/// The implemented types in byte order (`1passwordconnect` first), for messages.
 fn supported() -> String {
-    REGISTRY
-        .iter()
-        .map(|t| t.name)
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut names: Vec<&str> = REGISTRY.iter().map(|t| t.name).collect();
+    names.sort_unstable();
+    names.join(", ")
 }

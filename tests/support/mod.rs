@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests. Each test crate uses a subset of them.
 #![allow(dead_code)]
 
+#[cfg(feature = "gcp")]
+pub mod gcp;
 pub mod http;
 pub mod kube;
 #[cfg(feature = "aws")]
