@@ -300,6 +300,8 @@ registry! {
     #[cfg(feature = "aws")]
     aws::Aws,
     file::ValuesFile,
+    #[cfg(feature = "onepassword")]
+    onepassword::OnePassword,
     #[cfg(feature = "sops")]
     sops::Sops,
     #[cfg(feature = "vault")]
@@ -307,13 +309,12 @@ registry! {
 }
 
 /// Types this build was made without (cargo features).
-const COMPILED_OUT: &[&str] = &["awssecretsmanager", "sops", "vault"];
+const COMPILED_OUT: &[&str] = &["awssecretsmanager", "1passwordconnect", "sops", "vault"];
 
 /// AVP's backend names that secretsubst does not implement yet.
 const PLANNED: &[&str] = &[
     "gcpsecretmanager",
     "azurekeyvault",
-    "1passwordconnect",
     "kubernetessecret",
     "ibmsecretsmanager",
     "yandexcloudlockbox",
