@@ -8,20 +8,32 @@
 //! A values file has no access control and no transient failures, so the denied and transient
 //! cases run against Vault and AWS only; SOPS files have no versions and no network (their
 //! "denied" is a file for an identity we do not hold), so they join every case but version
-//! pinning and transient failures. A later backend joins by adding its fixture and one `suite!`
-//! line.
+//! pinning and transient failures. 1Password Connect (the in-repo Connect test server) keeps
+//! no versions it lets us read and its fields hold strings only (`n` is `"3"`), so it joins
+//! every case but version pinning and typed values, through `strings_suite!`. A later backend
+//! joins by adding its fixture and one `suite!` (or `strings_suite!`) line.
 
 mod support;
 
 use std::process::Output;
 
+#[cfg(feature = "vault")]
 use serde_json::json;
+#[cfg(feature = "onepassword")]
+use support::onepassword::ConnectServer;
 use support::output::{assert_failure, assert_output, stderr};
 use support::run::Run;
+#[cfg(feature = "vault")]
 use support::vault::{Policy, VaultServer};
 
-/// Every value stored; none may reach stderr.
-const VALUES: &[&str] = &["admin-s3cr3t", "old-s3cr3t", "new-s3cr3t", "denied-s3cr3t"];
+/// Every value stored, and the 1Password token; none may reach stderr.
+const VALUES: &[&str] = &[
+    "admin-s3cr3t",
+    "old-s3cr3t",
+    "new-s3cr3t",
+    "denied-s3cr3t",
+    "connect-token-s3cr3t",
+];
 const VERBOSE: &str = "--verbose-sensitive-output";
 
 /// A backend holding the standard secrets, and what its placeholders and errors look like.
@@ -92,9 +104,12 @@ fn values_file() -> Fixture {
     }
 }
 
+#[cfg(feature = "vault")]
 const ROOT: &str = "root-token-s3cr3t";
+#[cfg(feature = "vault")]
 const READER: &str = "reader-token-s3cr3t";
 
+#[cfg(feature = "vault")]
 fn vault_server() -> VaultServer {
     VaultServer::builder()
         .kv2("secret")
@@ -116,6 +131,7 @@ fn vault_server() -> VaultServer {
         .start()
 }
 
+#[cfg(feature = "vault")]
 fn vault_with(server: VaultServer, token: &str) -> Fixture {
     Fixture {
         backend: "vault",
@@ -133,12 +149,14 @@ fn vault_with(server: VaultServer, token: &str) -> Fixture {
     }
 }
 
+#[cfg(feature = "vault")]
 fn vault() -> Fixture {
     vault_with(vault_server(), ROOT)
 }
 
 /// The standard secrets in the shared moto, under a prefix of their own; runs reach them at
 /// `url` (moto itself, or a proxy in front of it).
+#[cfg(feature = "aws")]
 fn aws_at(url: &str) -> Fixture {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -174,12 +192,14 @@ fn aws_at(url: &str) -> Fixture {
     }
 }
 
+#[cfg(feature = "aws")]
 fn aws() -> Fixture {
     aws_at(&support::moto::url())
 }
 
 /// The standard `app` secret as a SOPS file the real sops encrypted (testdata/sops/suite/,
 /// made by testdata/sops/regenerate.sh).
+#[cfg(feature = "sops")]
 fn sops() -> Fixture {
     Fixture {
         backend: "sops",
@@ -200,6 +220,55 @@ fn sops() -> Fixture {
         not_found: "cannot read: No such file or directory",
         _guards: Vec::new(),
     }
+}
+
+#[cfg(feature = "onepassword")]
+const OP_TOKEN: &str = "connect-token-s3cr3t";
+
+/// The standard secrets as items of the vault `suite` in the Connect test server, read by
+/// their titles; values are strings. The token may not read the vault `locked`, which holds
+/// `denied`.
+#[cfg(feature = "onepassword")]
+fn onepassword_server() -> ConnectServer {
+    let server = ConnectServer::start();
+    let suite = server.vault("suite");
+    server.item(
+        &suite,
+        "app",
+        &[
+            ("user", "admin-s3cr3t"),
+            ("n", "3"),
+            ("flag", "true"),
+            ("cfg", r#"{"a":[1,"x"]}"#),
+        ],
+    );
+    server.item(&suite, "versioned", &[("pw", "new-s3cr3t")]);
+    let locked = server.vault("locked");
+    server.item(&locked, "denied", &[("k", "denied-s3cr3t")]);
+    server.token(OP_TOKEN, &[&suite]);
+    server
+}
+
+#[cfg(feature = "onepassword")]
+fn onepassword_with(server: ConnectServer) -> Fixture {
+    Fixture {
+        backend: "1passwordconnect",
+        env: vec![
+            ("AVP_TYPE".into(), "1passwordconnect".into()),
+            ("OP_CONNECT_HOST".into(), server.url()),
+            ("OP_CONNECT_TOKEN".into(), OP_TOKEN.into()),
+        ],
+        prefix: "vaults/suite/items/".into(),
+        first_version: "",
+        missing: "missing value",
+        not_found: "no item titled \"nothing\" in vault \"suite\"",
+        _guards: vec![Box::new(server)],
+    }
+}
+
+#[cfg(feature = "onepassword")]
+fn onepassword() -> Fixture {
+    onepassword_with(onepassword_server())
 }
 
 const SECRET: &str = "kind: Secret\nmetadata:\n  name: s\nstringData:\n  x: ";
@@ -262,6 +331,12 @@ fn a_pinned_version_reads_that_version(f: &Fixture) {
 }
 
 /// A read the backend refuses: the error says so; returns the line for backend-specific checks.
+#[cfg(any(
+    feature = "vault",
+    feature = "aws",
+    feature = "sops",
+    feature = "onepassword"
+))]
 fn a_denied_read_says_so(f: &Fixture, path: &str, denied: &str) -> String {
     let out = f.run(&format!("{SECRET}<path:{path}#k>\n"));
     let err = assert_failure(&out, VALUES);
@@ -276,32 +351,48 @@ fn a_denied_read_says_so(f: &Fixture, path: &str, denied: &str) -> String {
 }
 
 /// Vault and AWS identities have policies, and their refusals say where to look.
+#[cfg(any(feature = "vault", feature = "aws"))]
 const POLICY_HINT: &str = "(check the policy of the identity secretsubst logs in as)";
+
+/// The cases every backend passes, one test each, inside the backend's module.
+macro_rules! string_cases {
+    ($backend:ident) => {
+        #[test]
+        fn reads_a_key() {
+            super::reads_a_key(&super::$backend());
+        }
+
+        #[test]
+        fn a_missing_key_is_named_with_its_secret() {
+            super::a_missing_key_is_named_with_its_secret(&super::$backend());
+        }
+
+        #[test]
+        fn an_unknown_secret_is_not_found() {
+            super::an_unknown_secret_is_not_found(&super::$backend());
+        }
+    };
+}
 
 /// Every case, one test each, for each backend.
 macro_rules! suite {
     ($($backend:ident),* $(,)?) => {$(
         mod $backend {
-            #[test]
-            fn reads_a_key() {
-                super::reads_a_key(&super::$backend());
-            }
+            string_cases!($backend);
 
             #[test]
             fn typed_values_are_injected_typed_and_stringified_in_secrets() {
                 super::typed_values_are_injected_typed_and_stringified_in_secrets(&super::$backend());
             }
+        }
+    )*};
+}
 
-            #[test]
-            fn a_missing_key_is_named_with_its_secret() {
-                super::a_missing_key_is_named_with_its_secret(&super::$backend());
-            }
-
-            #[test]
-            fn an_unknown_secret_is_not_found() {
-                super::an_unknown_secret_is_not_found(&super::$backend());
-            }
-
+/// Every case but typed values, for backends whose values are strings only.
+macro_rules! strings_suite {
+    ($($backend:ident),* $(,)?) => {$(
+        mod $backend {
+            string_cases!($backend);
         }
     )*};
 }
@@ -316,14 +407,28 @@ macro_rules! versions {
     )*};
 }
 
-suite!(values_file, vault, aws, sops);
+// Each backend's cases run when the binary has it (its cargo feature).
+suite!(values_file);
+#[cfg(feature = "vault")]
+suite!(vault);
+#[cfg(feature = "aws")]
+suite!(aws);
+#[cfg(feature = "sops")]
+suite!(sops);
+#[cfg(feature = "onepassword")]
+strings_suite!(onepassword);
 
 mod a_pinned_version_reads_that_version {
     use super::*;
 
-    versions!(values_file, vault, aws);
+    versions!(values_file);
+    #[cfg(feature = "vault")]
+    versions!(vault);
+    #[cfg(feature = "aws")]
+    versions!(aws);
 }
 
+#[cfg(feature = "vault")]
 #[test]
 fn vault_denied_read_says_so() {
     let f = vault_with(vault_server(), READER);
@@ -331,6 +436,7 @@ fn vault_denied_read_says_so() {
     assert!(line.ends_with(POLICY_HINT), "{line}");
 }
 
+#[cfg(feature = "vault")]
 #[test]
 fn vault_transient_failure_then_success() {
     let server = vault_server();
@@ -345,6 +451,7 @@ fn vault_transient_failure_then_success() {
     );
 }
 
+#[cfg(feature = "aws")]
 #[test]
 fn aws_denied_read_says_so() {
     // IAM checks apply to a whole moto server, so this case has one of its own.
@@ -366,6 +473,7 @@ fn aws_denied_read_says_so() {
     assert!(line.ends_with(POLICY_HINT), "{line}");
 }
 
+#[cfg(feature = "sops")]
 #[test]
 fn sops_denied_read_says_so() {
     a_denied_read_says_so(
@@ -375,6 +483,7 @@ fn sops_denied_read_says_so() {
     );
 }
 
+#[cfg(feature = "aws")]
 #[test]
 fn aws_transient_failure_then_success() {
     let upstream = support::moto::url();
@@ -384,6 +493,42 @@ fn aws_transient_failure_then_success() {
     let out = f.run(&format!("{SECRET}<path:{{p}}app#user>\n"));
     assert_output(&out, &format!("{SECRET}admin-s3cr3t\n"));
     assert_eq!(proxy.failed(), 1);
+    assert!(
+        stderr(&out).contains("backend requests: 2"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[cfg(feature = "onepassword")]
+#[test]
+fn onepassword_denied_read_says_so() {
+    let server = onepassword_server();
+    let locked = server.vault_id("locked");
+    let f = onepassword_with(server);
+    let line = a_denied_read_says_so(
+        &f,
+        &format!("vaults/{locked}/items/denied"),
+        &format!("403 vault {locked} is not in scope: vaults/{locked}/items/denied"),
+    );
+    assert!(
+        line.ends_with("(check which vaults the Connect token may read)"),
+        "{line}"
+    );
+}
+
+#[cfg(feature = "onepassword")]
+#[test]
+fn onepassword_transient_failure_then_success() {
+    let server = onepassword_server();
+    server.http().fail_next(
+        "/v1/vaults",
+        1,
+        support::onepassword::error(503, "Service Unavailable"),
+    );
+    let f = onepassword_with(server);
+    let out = f.run(&format!("{SECRET}<path:{{p}}app#user>\n"));
+    assert_output(&out, &format!("{SECRET}admin-s3cr3t\n"));
     assert!(
         stderr(&out).contains("backend requests: 2"),
         "{}",
