@@ -569,6 +569,23 @@ fn each_unique_item_is_read_once_per_run() {
     );
 }
 
+#[test]
+fn a_connect_server_that_never_answers_ends_the_run_at_the_deadline() {
+    let c = connect();
+    c.server.http().stall();
+    let out = Run::generate(&secret(&[("x", "<path:vaults/Prod/items/db#password>")]))
+        .env("AVP_TYPE", "1passwordconnect")
+        .env("OP_CONNECT_HOST", c.server.url())
+        .env("OP_CONNECT_TOKEN", TOKEN)
+        .env("ARGOCD_EXEC_TIMEOUT", "3s")
+        .output();
+    let err = assert_failure(&out, LEAKS);
+    assert_eq!(
+        err,
+        "error: gave up waiting for 1passwordconnect: read of vaults/Prod/items/db: ARGOCD_EXEC_TIMEOUT (3s) is about to end the plugin\n"
+    );
+}
+
 /// A vault `Bulk` of 100 items `item-0` … `item-99`, each with one field; returns the server,
 /// the vault's id and the items' ids.
 fn bulk() -> (ConnectServer, String, Vec<String>) {

@@ -222,13 +222,15 @@ fn answer(req: &Request, st: &State) -> Reply {
         return error(405, "Method Not Allowed");
     }
     match segments.as_slice() {
-        // GetHeartbeat, unauthenticated.
+        // GetHeartbeat, unauthenticated:
+        // https://github.com/1Password/connect/blob/main/docs/openapi/spec.yaml
         ["heartbeat"] => Reply {
             status: 200,
             headers: vec![("content-type".into(), "text/plain".into())],
             body: ".".into(),
         },
-        // GetServerHealth, unauthenticated.
+        // GetServerHealth, unauthenticated:
+        // https://github.com/1Password/connect/blob/main/docs/openapi/spec.yaml
         ["health"] => Reply::json(
             200,
             json!({

@@ -87,14 +87,16 @@ impl Refusal {
         }
     }
 
-    /// The refusal as the error of a request for `what`.
+    /// The refusal as the error of the read of `what`.
     pub fn error(&self, what: &str) -> BackendError {
         let refused = Refused {
             status: self.status,
             body: Vec::new(),
             retry_after: None,
         };
-        with_hint(refused.into_error(&self.reason, what))
+        let mut error = refused.into_error(&self.reason, what);
+        error.message.push_str(read_hint(self.status));
+        error
     }
 }
 
@@ -118,15 +120,20 @@ fn message(body: &[u8]) -> String {
         .unwrap_or_default()
 }
 
-/// A refused read with what to look at when Connect refuses the token or the vault.
-fn with_hint(mut error: BackendError) -> BackendError {
-    let hint = match error.message.split_once(' ').map(|(status, _)| status) {
-        Some("401") => " (check OP_CONNECT_TOKEN: a token this Connect server issued, not revoked)",
-        Some("403") => " (check which vaults the Connect token may read)",
-        _ => "",
-    };
+/// A refused read, with what to look at when Connect refuses the token or the vault.
+fn refused_read(refused: Refused, what: &str) -> BackendError {
+    let hint = read_hint(refused.status);
+    let mut error = refusal(refused, what);
     error.message.push_str(hint);
     error
+}
+
+fn read_hint(status: u16) -> &'static str {
+    match status {
+        401 => " (check OP_CONNECT_TOKEN: a token this Connect server issued, not revoked)",
+        403 => " (check which vaults the Connect token may read)",
+        _ => "",
+    }
 }
 
 /// A SCIM `eq` filter on `attribute`, the value quoted with `"` and `\` escaped.
@@ -218,7 +225,7 @@ impl Connect {
         let url = self.url(&["v1", "vaults", vault_id, "items", item_id]);
         self.json(url, what)
             .await?
-            .map_err(|refused| with_hint(refusal(refused, what)))
+            .map_err(|refused| refused_read(refused, what))
     }
 
     /// `GET /heartbeat`, unauthenticated; Connect answers `.`. Documented in the API's OpenAPI
@@ -298,10 +305,10 @@ mod tests {
             body: body.as_bytes().to_vec(),
             retry_after: None,
         };
-        let error = with_hint(refusal(
+        let error = refused_read(
             refused(401, r#"{"status":401,"message":"Invalid token signature"}"#),
             "vaults/Prod/items/db",
-        ));
+        );
         assert_eq!(error.kind, ErrorKind::PermissionDenied);
         assert_eq!(
             error.message,

@@ -63,8 +63,8 @@ impl OnePasswordBackend {
         let vaults = match self.connect.vaults(None, what).await {
             Ok(Ok(vaults)) => vaults,
             Ok(Err(refused)) => {
-                let e = refusal(refused, what);
-                return Probe::failed("token", e.message.clone(), token_hint(&e));
+                let hint = token_hint(refused.status);
+                return Probe::failed("token", refusal(refused, what).message, hint);
             }
             Err(e) => return Probe::failed("token", e.message.clone(), connect_hint(&e)),
         };
@@ -96,13 +96,13 @@ impl OnePasswordBackend {
 
 const SCOPE_HINT: &str = "the token's access is set when it is issued: issue one with the vaults the manifests read (op connect token create NAME --server SERVER --vault VAULT)";
 
-/// What to look at when the token is refused.
-fn token_hint(error: &BackendError) -> Option<String> {
-    let hint = match error.message.split_once(' ').map(|(status, _)| status) {
-        Some("401") => {
+/// What to look at when the token is refused with `status`.
+fn token_hint(status: u16) -> Option<String> {
+    let hint = match status {
+        401 => {
             "OP_CONNECT_TOKEN is not valid for this Connect server: revoked, expired, or issued for another server"
         }
-        Some("403") => SCOPE_HINT,
+        403 => SCOPE_HINT,
         _ => return None,
     };
     Some(hint.to_owned())

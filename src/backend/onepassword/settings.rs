@@ -47,7 +47,7 @@ impl OnePasswordSettings {
 /// `OP_CONNECT_HOST` as an http(s) URL. The token is the only credential: a user name or
 /// password in the URL is refused, and never quoted.
 fn host_url(host: &str) -> anyhow::Result<Url> {
-    let url = match Url::parse(host) {
+    let mut url = match Url::parse(host) {
         Ok(url) => url,
         Err(e) if host.contains('@') => bail!("OP_CONNECT_HOST is not a URL ({e})"),
         Err(e) => bail!("OP_CONNECT_HOST {host:?} is not a URL ({e})"),
@@ -58,7 +58,6 @@ fn host_url(host: &str) -> anyhow::Result<Url> {
     if !matches!(url.scheme(), "http" | "https") {
         bail!("OP_CONNECT_HOST {host:?} must start with http:// or https://");
     }
-    let mut url = url;
     url.set_query(None);
     url.set_fragment(None);
     Ok(url)
