@@ -479,7 +479,8 @@ fn write_section(out: &mut dyn Write, section: &Section) -> io::Result<()> {
     crate::table::write(out, "  ", &checks)
 }
 
-#[cfg(test)]
+// The tests read Vault's settings.
+#[cfg(all(test, feature = "vault"))]
 mod tests {
     use super::*;
     use crate::config::Layer;

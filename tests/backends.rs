@@ -10,7 +10,7 @@
 //! cases run against Vault and AWS only; SOPS files have no versions and no network (their
 //! "denied" is a file for an identity we do not hold), so they join every case but version
 //! pinning and transient failures. Kubernetes Secrets hold strings only (the typed case expects
-//! their text as strings) and no versions (AVP ignores them). Secret Manager payloads are bytes:
+//! their text as strings) and no versions (AVP ignores them); 1Password items are the same. Secret Manager payloads are bytes:
 //! its secrets hold JSON objects, whose keys are typed, so it joins every case. A later backend
 //! joins by adding its fixture and one `suite!` line; entries for a backend behind a cargo
 //! feature are gated by it, since the binary lacks that backend without it.
@@ -21,12 +21,20 @@ use std::process::Output;
 
 use serde_json::json;
 use support::kube::KubeServer;
+#[cfg(feature = "onepassword")]
+use support::onepassword::ConnectServer;
 use support::output::{assert_failure, assert_output, stderr};
 use support::run::Run;
 use support::vault::{Policy, VaultServer};
 
 /// Every value stored; none may reach stderr.
-const VALUES: &[&str] = &["admin-s3cr3t", "old-s3cr3t", "new-s3cr3t", "denied-s3cr3t"];
+const VALUES: &[&str] = &[
+    "admin-s3cr3t",
+    "old-s3cr3t",
+    "new-s3cr3t",
+    "denied-s3cr3t",
+    "connect-token-s3cr3t",
+];
 const VERBOSE: &str = "--verbose-sensitive-output";
 
 /// A backend holding the standard secrets, and what its placeholders and errors look like.
@@ -290,6 +298,56 @@ fn kubernetes() -> Fixture {
     kubernetes_with(KubeServer::start())
 }
 
+#[cfg(feature = "onepassword")]
+const OP_TOKEN: &str = "connect-token-s3cr3t";
+
+/// The standard secrets as items of the vault `suite` in the Connect test server, read by
+/// their titles; values are strings. The token may not read the vault `locked`, which holds
+/// `denied`.
+#[cfg(feature = "onepassword")]
+fn onepassword_server() -> ConnectServer {
+    let server = ConnectServer::start();
+    let suite = server.vault("suite");
+    server.item(
+        &suite,
+        "app",
+        &[
+            ("user", "admin-s3cr3t"),
+            ("n", "3"),
+            ("flag", "true"),
+            ("cfg", r#"{"a":[1,"x"]}"#),
+        ],
+    );
+    server.item(&suite, "versioned", &[("pw", "new-s3cr3t")]);
+    let locked = server.vault("locked");
+    server.item(&locked, "denied", &[("k", "denied-s3cr3t")]);
+    server.token(OP_TOKEN, &[&suite]);
+    server
+}
+
+#[cfg(feature = "onepassword")]
+fn onepassword_with(server: ConnectServer) -> Fixture {
+    Fixture {
+        backend: "1passwordconnect",
+        env: vec![
+            ("AVP_TYPE".into(), "1passwordconnect".into()),
+            ("OP_CONNECT_HOST".into(), server.url()),
+            ("OP_CONNECT_TOKEN".into(), OP_TOKEN.into()),
+        ],
+        prefix: "vaults/suite/items/".into(),
+        first_version: "",
+        missing: "missing value",
+        not_found: "no item titled \"nothing\" in vault \"suite\"",
+        typed: false,
+        _guards: vec![Box::new(server)],
+    }
+}
+
+#[cfg(feature = "onepassword")]
+fn onepassword() -> Fixture {
+    onepassword_with(onepassword_server())
+}
+
 const SECRET: &str = "kind: Secret\nmetadata:\n  name: s\nstringData:\n  x: ";
 
 fn reads_a_key(f: &Fixture) {
@@ -417,6 +475,8 @@ suite!(aws);
 suite!(kubernetes);
 #[cfg(feature = "gcp")]
 suite!(gcp);
+#[cfg(feature = "onepassword")]
+suite!(onepassword);
 
 mod a_pinned_version_reads_that_version {
     use super::*;
@@ -494,6 +554,42 @@ fn kubernetes_transient_failure_then_success() {
         ),
     );
     let f = kubernetes_with(server);
+    let out = f.run(&format!("{SECRET}<path:{{p}}app#user>\n"));
+    assert_output(&out, &format!("{SECRET}admin-s3cr3t\n"));
+    assert!(
+        stderr(&out).contains("backend requests: 2"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[cfg(feature = "onepassword")]
+#[test]
+fn onepassword_denied_read_says_so() {
+    let server = onepassword_server();
+    let locked = server.vault_id("locked");
+    let f = onepassword_with(server);
+    let line = a_denied_read_says_so(
+        &f,
+        &format!("vaults/{locked}/items/denied"),
+        &format!("403 vault {locked} is not in scope: vaults/{locked}/items/denied"),
+    );
+    assert!(
+        line.ends_with("(check which vaults the Connect token may read)"),
+        "{line}"
+    );
+}
+
+#[cfg(feature = "onepassword")]
+#[test]
+fn onepassword_transient_failure_then_success() {
+    let server = onepassword_server();
+    server.http().fail_next(
+        "/v1/vaults",
+        1,
+        support::onepassword::error(503, "Service Unavailable"),
+    );
+    let f = onepassword_with(server);
     let out = f.run(&format!("{SECRET}<path:{{p}}app#user>\n"));
     assert_output(&out, &format!("{SECRET}admin-s3cr3t\n"));
     assert!(

@@ -325,6 +325,8 @@ registry! {
     kubernetes::KubernetesSecret,
     #[cfg(feature = "gcp")]
     gcp::Gcp,
+    #[cfg(feature = "onepassword")]
+    onepassword::OnePassword,
     #[cfg(feature = "sops")]
     sops::Sops,
     #[cfg(feature = "vault")]
@@ -333,6 +335,7 @@ registry! {
 
 /// Types this build was made without (cargo features).
 const COMPILED_OUT: &[&str] = &[
+    "1passwordconnect",
     "awssecretsmanager",
     "gcpsecretmanager",
     "kubernetessecret",
@@ -343,7 +346,6 @@ const COMPILED_OUT: &[&str] = &[
 /// AVP's backend names that secretsubst does not implement yet.
 const PLANNED: &[&str] = &[
     "azurekeyvault",
-    "1passwordconnect",
     "ibmsecretsmanager",
     "yandexcloudlockbox",
     "keepersecretsmanager",

@@ -584,6 +584,8 @@ mod tests {
         assert!(run(text, app()).unwrap().ends_with("x: admin\n"));
     }
 
+    // The `namespace` option is Vault's.
+    #[cfg(feature = "vault")]
     #[test]
     fn a_namespace_annotation_with_a_line_break_is_an_error() {
         let text = "kind: A\nmetadata:\n  annotations:\n    avp.kubernetes.io/namespace: \"a\\nX-Evil: 1\"\nx: <path:app#user>\n";

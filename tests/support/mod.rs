@@ -7,6 +7,7 @@ pub mod http;
 pub mod kube;
 #[cfg(feature = "aws")]
 pub mod moto;
+pub mod onepassword;
 pub mod output;
 pub mod proxy;
 pub mod run;
