@@ -299,6 +299,8 @@ pub mod rest;
 registry! {
     #[cfg(feature = "aws")]
     aws::Aws,
+    #[cfg(feature = "azure")]
+    azure::Azure,
     file::ValuesFile,
     #[cfg(feature = "sops")]
     sops::Sops,
@@ -307,12 +309,11 @@ registry! {
 }
 
 /// Types this build was made without (cargo features).
-const COMPILED_OUT: &[&str] = &["awssecretsmanager", "sops", "vault"];
+const COMPILED_OUT: &[&str] = &["awssecretsmanager", "azurekeyvault", "sops", "vault"];
 
 /// AVP's backend names that secretsubst does not implement yet.
 const PLANNED: &[&str] = &[
     "gcpsecretmanager",
-    "azurekeyvault",
     "1passwordconnect",
     "kubernetessecret",
     "ibmsecretsmanager",

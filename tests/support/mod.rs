@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests. Each test crate uses a subset of them.
 #![allow(dead_code)]
 
+pub mod azure;
 pub mod http;
 pub mod kube;
 #[cfg(feature = "aws")]
