@@ -1,12 +1,16 @@
 //! One behaviour suite for every backend: the same cases, with the same inputs and the same
-//! expected output, run against the values file, the in-repo Vault test server and moto (AWS
-//! Secrets Manager). Each backend holds the same secrets:
+//! expected output, run against the values file, the in-repo Vault and Azure Key Vault test
+//! servers and moto (AWS Secrets Manager). Each backend holds the same secrets:
 //!
 //! - `app`: `user` (a string), `n` (a number), `flag` (a boolean), `cfg` (a map with a list);
 //! - `versioned`: `pw`, first `old-s3cr3t`, then `new-s3cr3t`.
 //!
+//! Azure Key Vault holds each suite secret as a vault and each key as one of its secrets; its
+//! values are strings only, so the typed case expects strings outside Secrets (a Deployment's
+//! `replicas: "3"`, as AVP injects a string secret) and the same output inside them.
+//!
 //! A values file has no access control and no transient failures, so the denied and transient
-//! cases run against Vault and AWS only; SOPS files have no versions and no network (their
+//! cases run against Vault, AWS and Azure only; SOPS files have no versions and no network (their
 //! "denied" is a file for an identity we do not hold), so they join every case but version
 //! pinning and transient failures. A later backend joins by adding its fixture and one `suite!`
 //! line.
@@ -139,6 +143,7 @@ fn vault() -> Fixture {
 
 /// The standard secrets in the shared moto, under a prefix of their own; runs reach them at
 /// `url` (moto itself, or a proxy in front of it).
+#[cfg(feature = "aws")]
 fn aws_at(url: &str) -> Fixture {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -174,6 +179,7 @@ fn aws_at(url: &str) -> Fixture {
     }
 }
 
+#[cfg(feature = "aws")]
 fn aws() -> Fixture {
     aws_at(&support::moto::url())
 }
@@ -202,6 +208,42 @@ fn sops() -> Fixture {
     }
 }
 
+/// The standard secrets as Azure Key Vault holds them: each suite secret is a vault, each key
+/// one of its secrets, every value a string.
+#[cfg(feature = "azure")]
+fn azure() -> Fixture {
+    azure_with(support::azure::AzureServer::start())
+}
+
+#[cfg(feature = "azure")]
+fn azure_with(server: support::azure::AzureServer) -> Fixture {
+    for (key, value) in [
+        ("user", "admin-s3cr3t"),
+        ("n", "3"),
+        ("flag", "true"),
+        ("cfg", r#"{"a":[1,"x"]}"#),
+    ] {
+        server.set("app", key, value);
+    }
+    let first = server.set("versioned", "pw", "old-s3cr3t");
+    server.set("versioned", "pw", "new-s3cr3t");
+    server.deny("denied");
+    server.set("denied", "k", "denied-s3cr3t");
+    Fixture {
+        backend: "azurekeyvault",
+        env: server.env(),
+        prefix: String::new(),
+        first_version: Box::leak(first.into_boxed_str()),
+        missing: "missing value",
+        not_found: "404 not found: secret k in vault nothing",
+        _guards: vec![Box::new(server)],
+    }
+}
+
+/// Backends whose values are strings only: their `n`, `flag` and `cfg` hold the text `3`,
+/// `true` and `{"a":[1,"x"]}`, injected as strings (as a quoted value of a values file is).
+const STRING_VALUES: &[&str] = &["azurekeyvault"];
+
 const SECRET: &str = "kind: Secret\nmetadata:\n  name: s\nstringData:\n  x: ";
 
 fn reads_a_key(f: &Fixture) {
@@ -212,10 +254,15 @@ fn reads_a_key(f: &Fixture) {
 fn typed_values_are_injected_typed_and_stringified_in_secrets(f: &Fixture) {
     let deployment = "kind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: <path:{p}app#n>\n  paused: <path:{p}app#flag>\n  cfg: <path:{p}app#cfg>\n  label: \"<path:{p}app#n>\"\n";
     let out = f.run(deployment);
-    assert_output(
-        &out,
-        "kind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: 3\n  paused: true\n  cfg: {\"a\":[1,\"x\"]}\n  label: \"3\"\n",
-    );
+    let want = match STRING_VALUES.contains(&f.backend) {
+        false => {
+            "kind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: 3\n  paused: true\n  cfg: {\"a\":[1,\"x\"]}\n  label: \"3\"\n"
+        }
+        true => {
+            "kind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: \"3\"\n  paused: \"true\"\n  cfg: \"{\\\"a\\\":[1,\\\"x\\\"]}\"\n  label: \"3\"\n"
+        }
+    };
+    assert_output(&out, want);
     let out = f.run("kind: Secret\nstringData:\n  n: <path:{p}app#n>\n  flag: <path:{p}app#flag>\n  cfg: <path:{p}app#cfg>\n");
     assert_output(
         &out,
@@ -316,12 +363,20 @@ macro_rules! versions {
     )*};
 }
 
-suite!(values_file, vault, aws, sops);
+suite!(values_file, vault, sops);
+#[cfg(feature = "aws")]
+suite!(aws);
+#[cfg(feature = "azure")]
+suite!(azure);
 
 mod a_pinned_version_reads_that_version {
     use super::*;
 
-    versions!(values_file, vault, aws);
+    versions!(values_file, vault);
+    #[cfg(feature = "aws")]
+    versions!(aws);
+    #[cfg(feature = "azure")]
+    versions!(azure);
 }
 
 #[test]
@@ -345,6 +400,7 @@ fn vault_transient_failure_then_success() {
     );
 }
 
+#[cfg(feature = "aws")]
 #[test]
 fn aws_denied_read_says_so() {
     // IAM checks apply to a whole moto server, so this case has one of its own.
@@ -375,6 +431,7 @@ fn sops_denied_read_says_so() {
     );
 }
 
+#[cfg(feature = "aws")]
 #[test]
 fn aws_transient_failure_then_success() {
     let upstream = support::moto::url();
@@ -384,6 +441,39 @@ fn aws_transient_failure_then_success() {
     let out = f.run(&format!("{SECRET}<path:{{p}}app#user>\n"));
     assert_output(&out, &format!("{SECRET}admin-s3cr3t\n"));
     assert_eq!(proxy.failed(), 1);
+    assert!(
+        stderr(&out).contains("backend requests: 2"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[cfg(feature = "azure")]
+#[test]
+fn azure_denied_read_says_so() {
+    let line = a_denied_read_says_so(
+        &azure(),
+        "denied",
+        "403 Forbidden (ForbiddenByRbac): Caller is not authorized to perform action on resource: secret k in vault denied",
+    );
+    assert!(line.ends_with("Key Vault Secrets User role on the vault, or an access policy that allows get and list)"), "{line}");
+}
+
+#[cfg(feature = "azure")]
+#[test]
+fn azure_transient_failure_then_success() {
+    let server = support::azure::AzureServer::start();
+    server.http().fail_next(
+        "/app/secrets/user",
+        1,
+        support::http::Reply::json(
+            503,
+            json!({"error": {"code": "ServiceUnavailable", "message": "The service is unavailable."}}),
+        ),
+    );
+    let f = azure_with(server);
+    let out = f.run(&format!("{SECRET}<path:{{p}}app#user>\n"));
+    assert_output(&out, &format!("{SECRET}admin-s3cr3t\n"));
     assert!(
         stderr(&out).contains("backend requests: 2"),
         "{}",
