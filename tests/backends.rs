@@ -10,7 +10,9 @@
 //! cases run against Vault and AWS only; SOPS files have no versions and no network (their
 //! "denied" is a file for an identity we do not hold), so they join every case but version
 //! pinning and transient failures. Kubernetes Secrets hold strings only (the typed case expects
-//! their text as strings) and no versions (AVP ignores them); 1Password items are the same. Secret Manager payloads are bytes:
+//! their text as strings) and no versions (AVP ignores them); 1Password items are the same.
+//! Azure Key Vault holds each suite secret as a vault and each key as one of its secrets, with
+//! string values and versions. Secret Manager payloads are bytes:
 //! its secrets hold JSON objects, whose keys are typed, so it joins every case. A later backend
 //! joins by adding its fixture and one `suite!` line; entries for a backend behind a cargo
 //! feature are gated by it, since the binary lacks that backend without it.
@@ -348,6 +350,39 @@ fn onepassword() -> Fixture {
     onepassword_with(onepassword_server())
 }
 
+/// The standard secrets as Azure Key Vault holds them: each suite secret is a vault, each key
+/// one of its secrets, every value a string.
+#[cfg(feature = "azure")]
+fn azure() -> Fixture {
+    azure_with(support::azure::AzureServer::start())
+}
+
+#[cfg(feature = "azure")]
+fn azure_with(server: support::azure::AzureServer) -> Fixture {
+    for (key, value) in [
+        ("user", "admin-s3cr3t"),
+        ("n", "3"),
+        ("flag", "true"),
+        ("cfg", r#"{"a":[1,"x"]}"#),
+    ] {
+        server.set("app", key, value);
+    }
+    let first = server.set("versioned", "pw", "old-s3cr3t");
+    server.set("versioned", "pw", "new-s3cr3t");
+    server.deny("denied");
+    server.set("denied", "k", "denied-s3cr3t");
+    Fixture {
+        backend: "azurekeyvault",
+        env: server.env(),
+        prefix: String::new(),
+        first_version: Box::leak(first.into_boxed_str()),
+        missing: "missing value",
+        not_found: "404 not found: secret k in vault nothing",
+        typed: false,
+        _guards: vec![Box::new(server)],
+    }
+}
+
 const SECRET: &str = "kind: Secret\nmetadata:\n  name: s\nstringData:\n  x: ";
 
 fn reads_a_key(f: &Fixture) {
@@ -473,6 +508,8 @@ suite!(values_file, vault, sops);
 suite!(aws);
 #[cfg(feature = "kubernetes")]
 suite!(kubernetes);
+#[cfg(feature = "azure")]
+suite!(azure);
 #[cfg(feature = "gcp")]
 suite!(gcp);
 #[cfg(feature = "onepassword")]
@@ -486,6 +523,8 @@ mod a_pinned_version_reads_that_version {
     versions!(aws);
     #[cfg(feature = "gcp")]
     versions!(gcp);
+    #[cfg(feature = "azure")]
+    versions!(azure);
 }
 
 #[test]
@@ -590,6 +629,39 @@ fn onepassword_transient_failure_then_success() {
         support::onepassword::error(503, "Service Unavailable"),
     );
     let f = onepassword_with(server);
+    let out = f.run(&format!("{SECRET}<path:{{p}}app#user>\n"));
+    assert_output(&out, &format!("{SECRET}admin-s3cr3t\n"));
+    assert!(
+        stderr(&out).contains("backend requests: 2"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[cfg(feature = "azure")]
+#[test]
+fn azure_denied_read_says_so() {
+    let line = a_denied_read_says_so(
+        &azure(),
+        "denied",
+        "403 Forbidden (ForbiddenByRbac): Caller is not authorized to perform action on resource: secret k in vault denied",
+    );
+    assert!(line.ends_with("Key Vault Secrets User role on the vault, or an access policy that allows get and list)"), "{line}");
+}
+
+#[cfg(feature = "azure")]
+#[test]
+fn azure_transient_failure_then_success() {
+    let server = support::azure::AzureServer::start();
+    server.http().fail_next(
+        "/app/secrets/user",
+        1,
+        support::http::Reply::json(
+            503,
+            json!({"error": {"code": "ServiceUnavailable", "message": "The service is unavailable."}}),
+        ),
+    );
+    let f = azure_with(server);
     let out = f.run(&format!("{SECRET}<path:{{p}}app#user>\n"));
     assert_output(&out, &format!("{SECRET}admin-s3cr3t\n"));
     assert!(

@@ -320,11 +320,15 @@ pub mod rest;
 registry! {
     #[cfg(feature = "aws")]
     aws::Aws,
+    #[cfg(feature = "azure")]
+    azure::Azure,
     file::ValuesFile,
-    #[cfg(feature = "kubernetes")]
-    kubernetes::KubernetesSecret,
     #[cfg(feature = "gcp")]
     gcp::Gcp,
+    #[cfg(feature = "ibm")]
+    ibm::Ibm,
+    #[cfg(feature = "kubernetes")]
+    kubernetes::KubernetesSecret,
     #[cfg(feature = "onepassword")]
     onepassword::OnePassword,
     #[cfg(feature = "sops")]
@@ -337,7 +341,9 @@ registry! {
 const COMPILED_OUT: &[&str] = &[
     "1passwordconnect",
     "awssecretsmanager",
+    "azurekeyvault",
     "gcpsecretmanager",
+    "ibmsecretsmanager",
     "kubernetessecret",
     "sops",
     "vault",
@@ -345,8 +351,6 @@ const COMPILED_OUT: &[&str] = &[
 
 /// AVP's backend names that secretsubst does not implement yet.
 const PLANNED: &[&str] = &[
-    "azurekeyvault",
-    "ibmsecretsmanager",
     "yandexcloudlockbox",
     "keepersecretsmanager",
     "delineasecretserver",

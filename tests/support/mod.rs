@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests. Each test crate uses a subset of them.
 #![allow(dead_code)]
 
+pub mod azure;
 #[cfg(feature = "gcp")]
 pub mod gcp;
 pub mod http;
