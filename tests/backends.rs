@@ -1,6 +1,6 @@
 //! One behaviour suite for every backend: the same cases, with the same inputs and the same
-//! expected output, run against the values file, the in-repo Vault test server and moto (AWS
-//! Secrets Manager). Each backend holds the same secrets:
+//! expected output, run against the values file, the in-repo Vault test server, moto (AWS
+//! Secrets Manager) and the in-repo IBM Cloud test server. Each backend holds the same secrets:
 //!
 //! - `app`: `user` (a string), `n` (a number), `flag` (a boolean), `cfg` (a map with a list);
 //! - `versioned`: `pw`, first `old-s3cr3t`, then `new-s3cr3t`.
@@ -8,16 +8,21 @@
 //! A values file has no access control and no transient failures, so the denied and transient
 //! cases run against Vault and AWS only; SOPS files have no versions and no network (their
 //! "denied" is a file for an identity we do not hold), so they join every case but version
-//! pinning and transient failures. A later backend joins by adding its fixture and one `suite!`
-//! line.
+//! pinning and transient failures. IBM Secrets Manager holds them as `kv` secrets of the
+//! `default` group, read one secret per path (`ibmcloud/kv/secrets/groups/default/app#user`),
+//! so its values keep their JSON types; its pin of the first version is the `previous` alias.
+//! A later backend joins by adding its fixture and one `suite!` line. Each backend's fixture
+//! and entries are built with its cargo feature only: a binary without the backend fails them.
 
 mod support;
 
 use std::process::Output;
 
+#[cfg(any(feature = "vault", feature = "ibm"))]
 use serde_json::json;
 use support::output::{assert_failure, assert_output, stderr};
 use support::run::Run;
+#[cfg(feature = "vault")]
 use support::vault::{Policy, VaultServer};
 
 /// Every value stored; none may reach stderr.
@@ -92,9 +97,12 @@ fn values_file() -> Fixture {
     }
 }
 
+#[cfg(feature = "vault")]
 const ROOT: &str = "root-token-s3cr3t";
+#[cfg(feature = "vault")]
 const READER: &str = "reader-token-s3cr3t";
 
+#[cfg(feature = "vault")]
 fn vault_server() -> VaultServer {
     VaultServer::builder()
         .kv2("secret")
@@ -116,6 +124,7 @@ fn vault_server() -> VaultServer {
         .start()
 }
 
+#[cfg(feature = "vault")]
 fn vault_with(server: VaultServer, token: &str) -> Fixture {
     Fixture {
         backend: "vault",
@@ -133,12 +142,14 @@ fn vault_with(server: VaultServer, token: &str) -> Fixture {
     }
 }
 
+#[cfg(feature = "vault")]
 fn vault() -> Fixture {
     vault_with(vault_server(), ROOT)
 }
 
 /// The standard secrets in the shared moto, under a prefix of their own; runs reach them at
 /// `url` (moto itself, or a proxy in front of it).
+#[cfg(feature = "aws")]
 fn aws_at(url: &str) -> Fixture {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -174,12 +185,14 @@ fn aws_at(url: &str) -> Fixture {
     }
 }
 
+#[cfg(feature = "aws")]
 fn aws() -> Fixture {
     aws_at(&support::moto::url())
 }
 
 /// The standard `app` secret as a SOPS file the real sops encrypted (testdata/sops/suite/,
 /// made by testdata/sops/regenerate.sh).
+#[cfg(feature = "sops")]
 fn sops() -> Fixture {
     Fixture {
         backend: "sops",
@@ -200,6 +213,42 @@ fn sops() -> Fixture {
         not_found: "cannot read: No such file or directory",
         _guards: Vec::new(),
     }
+}
+
+/// The standard secrets in the IBM Cloud test server, `denied` refused to every token.
+#[cfg(feature = "ibm")]
+fn ibm_server() -> support::ibm::IbmServer {
+    let server = support::ibm::IbmServer::start();
+    let put = |name: &str, data: serde_json::Value| {
+        server.put("default", "kv", name, json!({ "data": data }));
+    };
+    put(
+        "app",
+        json!({"user": "admin-s3cr3t", "n": 3, "flag": true, "cfg": {"a": [1, "x"]}}),
+    );
+    put("versioned", json!({"pw": "old-s3cr3t"}));
+    put("versioned", json!({"pw": "new-s3cr3t"}));
+    put("denied", json!({"k": "denied-s3cr3t"}));
+    server.deny("denied");
+    server
+}
+
+#[cfg(feature = "ibm")]
+fn ibm_with(server: support::ibm::IbmServer) -> Fixture {
+    Fixture {
+        backend: "ibmsecretsmanager",
+        env: server.env(),
+        prefix: "ibmcloud/kv/secrets/groups/default/".into(),
+        first_version: "previous",
+        missing: "missing value",
+        not_found: "not found in secret group default",
+        _guards: vec![Box::new(server)],
+    }
+}
+
+#[cfg(feature = "ibm")]
+fn ibm() -> Fixture {
+    ibm_with(ibm_server())
 }
 
 const SECRET: &str = "kind: Secret\nmetadata:\n  name: s\nstringData:\n  x: ";
@@ -276,6 +325,7 @@ fn a_denied_read_says_so(f: &Fixture, path: &str, denied: &str) -> String {
 }
 
 /// Vault and AWS identities have policies, and their refusals say where to look.
+#[cfg(any(feature = "vault", feature = "aws"))]
 const POLICY_HINT: &str = "(check the policy of the identity secretsubst logs in as)";
 
 /// Every case, one test each, for each backend.
@@ -316,14 +366,29 @@ macro_rules! versions {
     )*};
 }
 
-suite!(values_file, vault, aws, sops);
+suite!(values_file);
+#[cfg(feature = "vault")]
+suite!(vault);
+#[cfg(feature = "aws")]
+suite!(aws);
+#[cfg(feature = "sops")]
+suite!(sops);
+#[cfg(feature = "ibm")]
+suite!(ibm);
 
 mod a_pinned_version_reads_that_version {
     use super::*;
 
-    versions!(values_file, vault, aws);
+    versions!(values_file);
+    #[cfg(feature = "vault")]
+    versions!(vault);
+    #[cfg(feature = "aws")]
+    versions!(aws);
+    #[cfg(feature = "ibm")]
+    versions!(ibm);
 }
 
+#[cfg(feature = "vault")]
 #[test]
 fn vault_denied_read_says_so() {
     let f = vault_with(vault_server(), READER);
@@ -331,6 +396,7 @@ fn vault_denied_read_says_so() {
     assert!(line.ends_with(POLICY_HINT), "{line}");
 }
 
+#[cfg(feature = "vault")]
 #[test]
 fn vault_transient_failure_then_success() {
     let server = vault_server();
@@ -345,6 +411,7 @@ fn vault_transient_failure_then_success() {
     );
 }
 
+#[cfg(feature = "aws")]
 #[test]
 fn aws_denied_read_says_so() {
     // IAM checks apply to a whole moto server, so this case has one of its own.
@@ -366,6 +433,7 @@ fn aws_denied_read_says_so() {
     assert!(line.ends_with(POLICY_HINT), "{line}");
 }
 
+#[cfg(feature = "sops")]
 #[test]
 fn sops_denied_read_says_so() {
     a_denied_read_says_so(
@@ -375,6 +443,7 @@ fn sops_denied_read_says_so() {
     );
 }
 
+#[cfg(feature = "aws")]
 #[test]
 fn aws_transient_failure_then_success() {
     let upstream = support::moto::url();
@@ -384,6 +453,35 @@ fn aws_transient_failure_then_success() {
     let out = f.run(&format!("{SECRET}<path:{{p}}app#user>\n"));
     assert_output(&out, &format!("{SECRET}admin-s3cr3t\n"));
     assert_eq!(proxy.failed(), 1);
+    assert!(
+        stderr(&out).contains("backend requests: 2"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[cfg(feature = "ibm")]
+#[test]
+fn ibm_denied_read_says_so() {
+    let line = a_denied_read_says_so(
+        &ibm(),
+        "ibmcloud/kv/secrets/groups/default/denied",
+        "403 Forbidden: ibmcloud/kv/secrets/groups/default/denied",
+    );
+    assert!(
+        line.ends_with("(check the access policy of the service ID or trusted profile: reading secrets needs the SecretsReader role)"),
+        "{line}"
+    );
+}
+
+#[cfg(feature = "ibm")]
+#[test]
+fn ibm_transient_failure_then_success() {
+    let server = ibm_server();
+    server.fail_next("/api/v2/secrets/", 1, 503, None);
+    let f = ibm_with(server);
+    let out = f.run(&format!("{SECRET}<path:{{p}}app#user>\n"));
+    assert_output(&out, &format!("{SECRET}admin-s3cr3t\n"));
     assert!(
         stderr(&out).contains("backend requests: 2"),
         "{}",

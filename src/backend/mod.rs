@@ -300,6 +300,8 @@ registry! {
     #[cfg(feature = "aws")]
     aws::Aws,
     file::ValuesFile,
+    #[cfg(feature = "ibm")]
+    ibm::Ibm,
     #[cfg(feature = "sops")]
     sops::Sops,
     #[cfg(feature = "vault")]
@@ -307,7 +309,7 @@ registry! {
 }
 
 /// Types this build was made without (cargo features).
-const COMPILED_OUT: &[&str] = &["awssecretsmanager", "sops", "vault"];
+const COMPILED_OUT: &[&str] = &["awssecretsmanager", "ibmsecretsmanager", "sops", "vault"];
 
 /// AVP's backend names that secretsubst does not implement yet.
 const PLANNED: &[&str] = &[
@@ -315,7 +317,6 @@ const PLANNED: &[&str] = &[
     "azurekeyvault",
     "1passwordconnect",
     "kubernetessecret",
-    "ibmsecretsmanager",
     "yandexcloudlockbox",
     "keepersecretsmanager",
     "delineasecretserver",

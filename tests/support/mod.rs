@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod ibm;
 pub mod kube;
 #[cfg(feature = "aws")]
 pub mod moto;
