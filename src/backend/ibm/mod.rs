@@ -113,7 +113,7 @@ fn cell<K: Eq + Hash, T>(cells: &Cells<K, T>, key: K) -> Arc<Once<T>> {
 impl IbmBackend {
     async fn token(&self) -> Result<&Token, BackendError> {
         once(&self.token, async {
-            tracing::debug!("ibm: exchanging {} for an IAM token", self.credential.describe());
+            tracing::debug!("ibmsecretsmanager: exchanging {} for an IAM token", self.credential.describe());
             self.api.token(&self.credential).await.map_err(|mut e| {
                 if e.kind != ErrorKind::Transient {
                     e.message
@@ -132,7 +132,7 @@ impl IbmBackend {
         }
         let groups = once(&self.groups, async {
             let token = self.token().await?;
-            tracing::debug!("ibm: listing the secret groups");
+            tracing::debug!("ibmsecretsmanager: listing the secret groups");
             let groups = self.api.secret_groups(token).await?;
             Ok(groups.into_iter().map(|g| (g.name, g.id)).collect())
         })
@@ -155,7 +155,7 @@ impl IbmBackend {
             let mut offset = 0;
             for _ in 0..MAX_PAGES {
                 tracing::debug!(
-                    "ibm: listing the {} secrets of secret group {group} from {offset}",
+                    "ibmsecretsmanager: listing the {} secrets of secret group {group} from {offset}",
                     kind.name()
                 );
                 let page = self.api.secrets(token, group, kind, offset).await?;
@@ -195,7 +195,7 @@ impl IbmBackend {
         let cell = cell(&self.payloads, (id.to_owned(), version.map(str::to_owned)));
         let data = once(&cell, async {
             let token = self.token().await?;
-            tracing::debug!("ibm: reading {what}");
+            tracing::debug!("ibmsecretsmanager: reading {what}");
             match version {
                 None => Ok(kind.data(self.api.secret(token, id, what).await?)),
                 Some(version) => {
