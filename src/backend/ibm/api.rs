@@ -61,6 +61,8 @@ pub struct Api {
 
 impl Api {
     /// Exchanges the credential for an access token.
+    // https://cloud.ibm.com/apidocs/iam-identity-token-api#gettoken-apikey
+    // https://cloud.ibm.com/apidocs/iam-identity-token-api#gettoken-crtoken
     pub async fn token(&self, credential: &Credential) -> Result<Token, BackendError> {
         const WHAT: &str = "the IAM token exchange";
         let form = token_form(credential)?;

@@ -111,13 +111,14 @@ fn cell<K: Eq + Hash, T>(cells: &Cells<K, T>, key: K) -> Arc<Once<T>> {
 }
 
 impl IbmBackend {
+    /// The run's one IAM token.
     async fn token(&self) -> Result<&Token, BackendError> {
         once(&self.token, async {
-            tracing::debug!("ibmsecretsmanager: exchanging {} for an IAM token", self.credential.describe());
+            let credential = self.credential.describe();
+            tracing::debug!("ibmsecretsmanager: exchanging {credential} for an IAM token");
             self.api.token(&self.credential).await.map_err(|mut e| {
                 if e.kind != ErrorKind::Transient {
-                    e.message
-                        .push_str(&format!(" (check {})", self.credential.describe()));
+                    e.message.push_str(&format!(" (check {credential})"));
                 }
                 e
             })

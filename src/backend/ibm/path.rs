@@ -21,9 +21,10 @@ static PATH: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 
-/// A secret group's id: a group named so is used as it is, with no look-up.
+/// A secret group's id (ids are lower-case, as AVP matches them): a group named so is used as
+/// it is, with no look-up.
 static GROUP_ID: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(default|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")
+    Regex::new(r"^(default|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
         .expect("valid regex")
 });
 
