@@ -12,7 +12,9 @@
 //! pinning and transient failures. Kubernetes Secrets hold strings only (the typed case expects
 //! their text as strings) and no versions (AVP ignores them); 1Password items are the same.
 //! Azure Key Vault holds each suite secret as a vault and each key as one of its secrets, with
-//! string values and versions. Secret Manager payloads are bytes:
+//! string values and versions. IBM Secrets Manager holds them as `kv` secrets of the `default`
+//! group, read one secret per path (`ibmcloud/kv/secrets/groups/default/app#user`), so its values
+//! keep their JSON types; its pin of the first version is the `previous` alias. Secret Manager payloads are bytes:
 //! its secrets hold JSON objects, whose keys are typed, so it joins every case. A later backend
 //! joins by adding its fixture and one `suite!` line; entries for a backend behind a cargo
 //! feature are gated by it, since the binary lacks that backend without it.
@@ -383,6 +385,43 @@ fn azure_with(server: support::azure::AzureServer) -> Fixture {
     }
 }
 
+/// The standard secrets in the IBM Cloud test server, `denied` refused to every token.
+#[cfg(feature = "ibm")]
+fn ibm_server() -> support::ibm::IbmServer {
+    let server = support::ibm::IbmServer::start();
+    let put = |name: &str, data: serde_json::Value| {
+        server.put("default", "kv", name, json!({ "data": data }));
+    };
+    put(
+        "app",
+        json!({"user": "admin-s3cr3t", "n": 3, "flag": true, "cfg": {"a": [1, "x"]}}),
+    );
+    put("versioned", json!({"pw": "old-s3cr3t"}));
+    put("versioned", json!({"pw": "new-s3cr3t"}));
+    put("denied", json!({"k": "denied-s3cr3t"}));
+    server.deny("denied");
+    server
+}
+
+#[cfg(feature = "ibm")]
+fn ibm_with(server: support::ibm::IbmServer) -> Fixture {
+    Fixture {
+        backend: "ibmsecretsmanager",
+        env: server.env(),
+        prefix: "ibmcloud/kv/secrets/groups/default/".into(),
+        first_version: "previous",
+        missing: "missing value",
+        not_found: "not found in secret group default",
+        typed: true,
+        _guards: vec![Box::new(server)],
+    }
+}
+
+#[cfg(feature = "ibm")]
+fn ibm() -> Fixture {
+    ibm_with(ibm_server())
+}
+
 const SECRET: &str = "kind: Secret\nmetadata:\n  name: s\nstringData:\n  x: ";
 
 fn reads_a_key(f: &Fixture) {
@@ -512,6 +551,8 @@ suite!(kubernetes);
 suite!(azure);
 #[cfg(feature = "gcp")]
 suite!(gcp);
+#[cfg(feature = "ibm")]
+suite!(ibm);
 #[cfg(feature = "onepassword")]
 suite!(onepassword);
 
@@ -525,6 +566,8 @@ mod a_pinned_version_reads_that_version {
     versions!(gcp);
     #[cfg(feature = "azure")]
     versions!(azure);
+    #[cfg(feature = "ibm")]
+    versions!(ibm);
 }
 
 #[test]
@@ -662,6 +705,35 @@ fn azure_transient_failure_then_success() {
         ),
     );
     let f = azure_with(server);
+    let out = f.run(&format!("{SECRET}<path:{{p}}app#user>\n"));
+    assert_output(&out, &format!("{SECRET}admin-s3cr3t\n"));
+    assert!(
+        stderr(&out).contains("backend requests: 2"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[cfg(feature = "ibm")]
+#[test]
+fn ibm_denied_read_says_so() {
+    let line = a_denied_read_says_so(
+        &ibm(),
+        "ibmcloud/kv/secrets/groups/default/denied",
+        "403 Forbidden: ibmcloud/kv/secrets/groups/default/denied",
+    );
+    assert!(
+        line.ends_with("(check the access policy of the service ID or trusted profile: reading secrets needs the SecretsReader role)"),
+        "{line}"
+    );
+}
+
+#[cfg(feature = "ibm")]
+#[test]
+fn ibm_transient_failure_then_success() {
+    let server = ibm_server();
+    server.fail_next("/api/v2/secrets/", 1, 503, None);
+    let f = ibm_with(server);
     let out = f.run(&format!("{SECRET}<path:{{p}}app#user>\n"));
     assert_output(&out, &format!("{SECRET}admin-s3cr3t\n"));
     assert!(

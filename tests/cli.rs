@@ -805,7 +805,7 @@ fn unsupported_backend_type_is_rejected() {
     assert_failed(&out);
     assert!(
         stderr(&out).contains(
-            "Must provide a supported Vault Type, received nonsense (valid types: awssecretsmanager, file, gcpsecretmanager, kubernetessecret, sops, vault)"
+            "Must provide a supported Vault Type, received nonsense (valid types: 1passwordconnect, awssecretsmanager, azurekeyvault, file, gcpsecretmanager, ibmsecretsmanager, kubernetessecret, sops, vault)"
         ),
         "{}",
         stderr(&out)
@@ -818,7 +818,7 @@ fn unset_backend_type_lists_the_valid_types() {
     assert_failed(&out);
     assert_eq!(
         stderr(&out),
-        "error: Must provide a supported Vault Type, received nothing: AVP_TYPE is not set (valid types: awssecretsmanager, file, gcpsecretmanager, kubernetessecret, sops, vault)\n"
+        "error: Must provide a supported Vault Type, received nothing: AVP_TYPE is not set (valid types: 1passwordconnect, awssecretsmanager, azurekeyvault, file, gcpsecretmanager, ibmsecretsmanager, kubernetessecret, sops, vault)\n"
     );
 }
 

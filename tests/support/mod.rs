@@ -5,6 +5,7 @@ pub mod azure;
 #[cfg(feature = "gcp")]
 pub mod gcp;
 pub mod http;
+pub mod ibm;
 pub mod kube;
 #[cfg(feature = "aws")]
 pub mod moto;

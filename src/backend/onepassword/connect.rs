@@ -261,7 +261,7 @@ pub fn is_id(name: &str) -> bool {
 
 /// Whether a refusal is worth another try: the look-ups keep every other answer for the run.
 pub fn is_transient(refused: &Refused) -> bool {
-    rest::kind_of(refused.status) == ErrorKind::Transient
+    ErrorKind::of_status(refused.status) == ErrorKind::Transient
 }
 
 #[cfg(test)]
