@@ -134,6 +134,12 @@ impl Settings {
             .filter(|value| !value.is_empty())
     }
 
+    /// The value of `key` without surrounding whitespace (a credential file's final line
+    /// break); `None` when nothing is left.
+    pub fn trimmed(&self, key: &str) -> Option<&str> {
+        self.get(key).map(str::trim).filter(|v| !v.is_empty())
+    }
+
     /// A duration setting: Go style (`90s`, `1m30s`, `500ms`, `2h`) or a number of seconds.
     pub fn duration(&self, key: &'static str) -> Result<Option<Duration>, ConfigError> {
         self.get(key)

@@ -37,10 +37,7 @@ impl AwsSettings {
     pub fn parse(settings: &Settings) -> AwsSettings {
         // A credential file's final line break is not part of the key.
         let get = |key| {
-            settings
-                .get(key)
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
+            settings.trimmed(key)
                 .map(str::to_owned)
         };
         AwsSettings {

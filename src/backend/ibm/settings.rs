@@ -77,10 +77,7 @@ impl Credential {
 impl IbmSettings {
     pub fn parse(settings: &Settings) -> anyhow::Result<IbmSettings> {
         let get = |key| {
-            settings
-                .get(key)
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
+            settings.trimmed(key)
                 .map(str::to_owned)
         };
         let Some((key, instance)) = ["AVP_IBM_INSTANCE_URL", "VAULT_ADDR"]

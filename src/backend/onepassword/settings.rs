@@ -28,7 +28,7 @@ impl fmt::Debug for OnePasswordSettings {
 impl OnePasswordSettings {
     pub fn parse(settings: &Settings) -> anyhow::Result<OnePasswordSettings> {
         // A value read from a file keeps its final line break; it is not part of the setting.
-        let get = |key| settings.get(key).map(str::trim).filter(|v| !v.is_empty());
+        let get = |key| settings.trimmed(key);
         let Some(host) = get("OP_CONNECT_HOST") else {
             bail!(
                 "OP_CONNECT_HOST must be set when AVP_TYPE is 1passwordconnect (the URL of the Connect server, such as http://onepassword-connect:8080)"

@@ -86,7 +86,7 @@ impl VaultSettings {
 /// A setting that goes into an HTTP header: surrounding whitespace (a token file's final line
 /// break) is dropped, as the Vault CLI drops it; a control character left inside is an error.
 pub fn header_setting(settings: &Settings, key: &str) -> anyhow::Result<Option<String>> {
-    let Some(value) = settings.get(key).map(str::trim).filter(|v| !v.is_empty()) else {
+    let Some(value) = settings.trimmed(key) else {
         return Ok(None);
     };
     if let Some(c) = value.chars().find(|c| c.is_control()) {
