@@ -251,7 +251,8 @@ async fn fetch_batch(
             chunk.len(),
             chunk[0]
         ));
-        profiled.backend.get_batch(chunk).await
+        let chunk: Vec<backend::Wanted<'_>> = chunk.iter().map(|s| (*s, &wanted[*s])).collect();
+        profiled.backend.get_batch(&chunk).await
     };
     requests.fetch_add(batch.requests, Ordering::Relaxed);
     let retried = chunk
@@ -280,7 +281,7 @@ async fn fetch(
     let keys = &wanted[secret];
     let mut made = 0;
     let result = retry(profiled, &what, policy, &mut made, || {
-        profiled.backend.get_keys(secret, keys)
+        profiled.backend.get(secret, keys)
     })
     .await;
     requests.fetch_add(made, Ordering::Relaxed);
@@ -390,7 +391,11 @@ mod tests {
 
     #[async_trait]
     impl Backend for Rendezvous {
-        async fn get(&self, _: &SecretRef) -> Result<SecretData, BackendError> {
+        async fn get(
+            &self,
+            _: &SecretRef,
+            _: &std::collections::BTreeSet<String>,
+        ) -> Result<SecretData, BackendError> {
             self.barrier.wait().await;
             Ok(SecretData::new())
         }
@@ -420,7 +425,11 @@ mod tests {
 
     #[async_trait]
     impl Backend for Flaky {
-        async fn get(&self, _: &SecretRef) -> Result<SecretData, BackendError> {
+        async fn get(
+            &self,
+            _: &SecretRef,
+            _: &std::collections::BTreeSet<String>,
+        ) -> Result<SecretData, BackendError> {
             match self.failures.lock().unwrap().pop() {
                 Some(kind) => Err(BackendError::new(kind, "boom")),
                 None => Ok(SecretData::new()),

@@ -21,20 +21,14 @@ pub trait Backend: Send + Sync {
         Ok(())
     }
 
-    /// Fetches every key of one secret.
-    async fn get(&self, secret: &SecretRef) -> Result<SecretData, BackendError>;
-
-    /// Fetches one secret for the keys the manifests name (never empty): backends whose keys
-    /// are secrets of their own (an Azure vault's secrets) read only those. The default reads
-    /// every key.
-    async fn get_keys(
+    /// Fetches one secret for `keys`, the keys the manifests read from it (never empty). Most
+    /// backends read the whole secret; those whose keys are secrets of their own (an Azure
+    /// vault's, an IBM group's) read only these.
+    async fn get(
         &self,
         secret: &SecretRef,
         keys: &BTreeSet<String>,
-    ) -> Result<SecretData, BackendError> {
-        let _ = keys;
-        self.get(secret).await
-    }
+    ) -> Result<SecretData, BackendError>;
 
     /// How to read `secrets`: groups of indexes into it, each read by one [`Backend::get_batch`]
     /// call (groups of one by [`Backend::get`]). Backends without a batch API read each alone.
@@ -42,9 +36,11 @@ pub trait Backend: Send + Sync {
         (0..secrets.len()).map(|i| vec![i]).collect()
     }
 
-    /// Fetches several secrets with as few requests as the backend's API allows.
-    async fn get_batch(&self, secrets: &[&SecretRef]) -> Batch {
-        let results = futures::future::join_all(secrets.iter().map(|s| self.get(s))).await;
+    /// Fetches several secrets, each with its keys, with as few requests as the backend's API
+    /// allows.
+    async fn get_batch(&self, secrets: &[Wanted<'_>]) -> Batch {
+        let results =
+            futures::future::join_all(secrets.iter().map(|(s, keys)| self.get(s, keys))).await;
         Batch {
             requests: results.len(),
             results,
@@ -101,6 +97,9 @@ impl Probe {
         }
     }
 }
+
+/// One secret to read, and the keys the manifests read from it.
+pub type Wanted<'a> = (&'a SecretRef, &'a BTreeSet<String>);
 
 /// The results of `get_batch`, in the order asked, and the requests it took.
 pub struct Batch {

@@ -10,7 +10,7 @@ mod classify;
 mod doctor;
 mod settings;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
@@ -19,7 +19,7 @@ use aws_sdk_secretsmanager::primitives::Blob;
 use regex::Regex;
 use tokio::sync::{Mutex, OnceCell};
 
-use super::{Backend, BackendError, Batch, Context, ErrorKind, Probe, Service};
+use super::{Backend, BackendError, Batch, Context, ErrorKind, Probe, Service, Wanted};
 use crate::config::{SettingKey, Settings};
 use crate::secret::{SecretData, SecretRef};
 use crate::value::Value;
@@ -157,14 +157,18 @@ impl AwsBackend {
     }
 
     /// Reads `secrets` one call each, concurrently.
-    async fn get_each(&self, secrets: &[&SecretRef]) -> Vec<Result<SecretData, BackendError>> {
-        futures::future::join_all(secrets.iter().map(|s| self.get(s))).await
+    async fn get_each(&self, secrets: &[Wanted<'_>]) -> Vec<Result<SecretData, BackendError>> {
+        futures::future::join_all(secrets.iter().map(|(s, keys)| self.get(s, keys))).await
     }
 }
 
 #[async_trait]
 impl Backend for AwsBackend {
-    async fn get(&self, secret: &SecretRef) -> Result<SecretData, BackendError> {
+    async fn get(
+        &self,
+        secret: &SecretRef,
+        _keys: &BTreeSet<String>,
+    ) -> Result<SecretData, BackendError> {
         let client = self.client(&self.region_of(&secret.path).await?).await;
         let mut request = client.get_secret_value().secret_id(&secret.path);
         request = match secret.version.as_deref() {
@@ -203,9 +207,9 @@ impl Backend for AwsBackend {
     }
 
     /// One batch of unversioned secrets of one region.
-    async fn get_batch(&self, secrets: &[&SecretRef]) -> Batch {
+    async fn get_batch(&self, secrets: &[Wanted<'_>]) -> Batch {
         let mut requests = 0;
-        let region = match self.region_of(&secrets[0].path).await {
+        let region = match self.region_of(&secrets[0].0.path).await {
             Ok(region) => region,
             Err(e) => {
                 return Batch {
@@ -215,7 +219,7 @@ impl Backend for AwsBackend {
             }
         };
         let client = self.client(&region).await;
-        let ids: Vec<&str> = secrets.iter().map(|s| s.path.as_str()).collect();
+        let ids: Vec<&str> = secrets.iter().map(|(s, _)| s.path.as_str()).collect();
         let mut found = match self.batch_get(&client, &ids, &mut requests).await {
             Ok(found) => found,
             Err(e) if e.kind == ErrorKind::PermissionDenied => {
@@ -234,18 +238,18 @@ impl Backend for AwsBackend {
             }
         };
         // An id the answer does not mention is read on its own.
-        let absent: Vec<&SecretRef> = secrets
+        let absent: Vec<Wanted<'_>> = secrets
             .iter()
             .copied()
-            .filter(|s| !found.contains_key(&s.path))
+            .filter(|(s, _)| !found.contains_key(&s.path))
             .collect();
         requests += absent.len();
-        for (secret, result) in absent.iter().zip(self.get_each(&absent).await) {
+        for ((secret, _), result) in absent.iter().zip(self.get_each(&absent).await) {
             found.insert(secret.path.clone(), result);
         }
         let results = secrets
             .iter()
-            .map(|s| found.get(&s.path).cloned().expect("every id has a result"))
+            .map(|(s, _)| found.get(&s.path).cloned().expect("every id has a result"))
             .collect();
         Batch { results, requests }
     }

@@ -33,8 +33,6 @@ use settings::AzureSettings;
 const API_VERSION: &str = "7.4";
 /// How `rest` names Key Vault in transport errors.
 const SERVICE: &str = "Key Vault";
-/// A vault listing of more pages (of 25 secrets) is not followed to its end.
-const MAX_PAGES: usize = 1000;
 
 /// The `azurekeyvault` backend type.
 pub struct Azure;
@@ -101,22 +99,6 @@ struct SecretBundle {
 #[derive(Default, Deserialize)]
 struct Attributes {
     enabled: Option<bool>,
-}
-
-/// A page of Get Secrets: the secrets' ids and attributes, and the next page.
-#[derive(Deserialize)]
-struct SecretList {
-    #[serde(default)]
-    value: Vec<SecretItem>,
-    #[serde(rename = "nextLink")]
-    next_link: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct SecretItem {
-    id: String,
-    #[serde(default)]
-    attributes: Attributes,
 }
 
 impl AzureBackend {
@@ -230,57 +212,6 @@ impl AzureBackend {
         }
     }
 
-    /// The names of the vault's enabled secrets, every page followed (only on the vault's own
-    /// host, at most [`MAX_PAGES`]).
-    /// <https://learn.microsoft.com/en-us/rest/api/keyvault/secrets/get-secrets/get-secrets>
-    async fn list(&self, secret: &SecretRef) -> Result<Vec<String>, BackendError> {
-        let vault = self.vault(&secret.path)?;
-        let token = self.token().await?;
-        let what = format!("the list of secrets in vault {}", excerpt(&secret.path));
-        let mut url = Self::endpoint(&vault, &[]);
-        url.query_pairs_mut().append_pair("maxresults", "25");
-        let mut names = Vec::new();
-        for _ in 0..MAX_PAGES {
-            let answer = {
-                let _permit = self.permits.acquire().await.ok();
-                rest::send(self.http.get(url).bearer_auth(token.secret()), SERVICE, &what)
-                    .await
-                    .map_err(unreachable_hint)?
-            };
-            let page: SecretList = match answer {
-                Ok(body) => rest::json(&body, SERVICE, &what)?,
-                Err(refused) => return Err(classify::refusal(refused, &what)),
-            };
-            for item in page.value {
-                if item.attributes.enabled == Some(false) {
-                    continue;
-                }
-                names.push(secret_name(&item.id).ok_or_else(|| {
-                    BackendError::new(
-                        ErrorKind::Unexpected,
-                        format!("unexpected secret id in {what}"),
-                    )
-                })?);
-            }
-            let Some(link) = page.next_link.filter(|l| !l.is_empty()) else {
-                return Ok(names);
-            };
-            url = match Url::parse(&link) {
-                Ok(next) if next.origin() == vault.origin() => next,
-                _ => {
-                    return Err(BackendError::new(
-                        ErrorKind::Unexpected,
-                        format!("{what}: its next page is not on the vault's host"),
-                    ));
-                }
-            };
-        }
-        Err(BackendError::new(
-            ErrorKind::Unexpected,
-            format!("{what} has more than {MAX_PAGES} pages"),
-        ))
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Read, Option<Value>>> {
         self.reads.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -301,14 +232,9 @@ impl Backend for AzureBackend {
         }
     }
 
-    /// Every enabled secret of the vault (AVP's reading of a path annotation): one listing,
-    /// then one GET each. With a version, only the secrets that have it.
-    async fn get(&self, secret: &SecretRef) -> Result<SecretData, BackendError> {
-        let names = self.list(secret).await?;
-        self.read_all(secret, &names).await
-    }
-
-    async fn get_keys(
+    /// One GET per key the manifests read (AVP's reading of a path annotation listed the
+    /// whole vault; the manifests name every key they use, so no listing is needed).
+    async fn get(
         &self,
         secret: &SecretRef,
         keys: &BTreeSet<String>,
@@ -336,13 +262,6 @@ fn is_secret_name(name: &str) -> bool {
     (1..=127).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-/// `https://v.vault.azure.net/secrets/NAME` → `NAME`.
-fn secret_name(id: &str) -> Option<String> {
-    let url = Url::parse(id).ok()?;
-    let name = url.path_segments()?.next_back()?;
-    is_secret_name(name).then(|| name.to_owned())
-}
-
 /// How a read is named in errors: `secret db-password (version 3f…) in vault app`.
 fn describe(secret: &SecretRef, name: &str) -> String {
     let version = match &secret.version {
@@ -366,91 +285,9 @@ fn unreachable_hint(mut error: BackendError) -> BackendError {
     error
 }
 
-/// The integration tests' test server, for what the binary never calls: `get`, which reads a
-/// whole vault.
-#[cfg(test)]
-#[allow(dead_code)]
-#[path = "../../../tests/support"]
-mod test_server {
-    pub mod azure;
-    pub mod http;
-}
-
 #[cfg(test)]
 mod tests {
-    use super::test_server::azure::AzureServer;
-    use super::test_server::http::Reply;
     use super::*;
-
-    fn backend(server: &AzureServer) -> Arc<dyn Backend> {
-        let settings = Settings::merge(server.env(), &[]);
-        Azure::build(AzureSettings::parse(&settings, &|_| None).unwrap(), &Context {
-            profile: "default",
-            cache_credentials: false,
-        })
-        .unwrap()
-    }
-
-    fn text(data: &SecretData, key: &str) -> String {
-        data[key].to_text()
-    }
-
-    #[tokio::test]
-    async fn a_whole_vault_is_listed_page_by_page_and_its_enabled_secrets_read() {
-        let server = AzureServer::start();
-        for i in 0..30 {
-            server.set("big", &format!("s{i:02}"), &format!("v{i}"));
-        }
-        server.disable("big", "s07");
-        let data = backend(&server).get(&SecretRef::new("big", None)).await.unwrap();
-        assert_eq!(data.len(), 29);
-        assert_eq!(text(&data, "s29"), "v29");
-        assert!(!data.contains_key("s07"));
-        let lists = server
-            .http()
-            .requests()
-            .into_iter()
-            .filter(|r| r.path == "/big/secrets")
-            .count();
-        assert_eq!((server.token_requests(), lists, server.reads("big")), (1, 2, 31));
-    }
-
-    #[tokio::test]
-    async fn a_whole_vault_at_a_version_keeps_the_secrets_that_have_it() {
-        let server = AzureServer::start();
-        let first = server.set("app", "pw", "old");
-        server.set("app", "pw", "new");
-        server.set("app", "user", "admin");
-        let data = backend(&server)
-            .get(&SecretRef::new("app", Some(&first)))
-            .await
-            .unwrap();
-        assert_eq!(data.keys().collect::<Vec<_>>(), ["pw"]);
-        assert_eq!(text(&data, "pw"), "old");
-    }
-
-    #[tokio::test]
-    async fn a_next_page_on_another_host_is_not_followed() {
-        let server = AzureServer::start();
-        server.set("app", "pw", "x");
-        server.http().fail_next(
-            "/app/secrets",
-            1,
-            Reply::json(
-                200,
-                serde_json::json!({"value": [], "nextLink": "http://127.0.0.2:1/app/secrets?api-version=7.4&$skiptoken=1"}),
-            ),
-        );
-        let err = backend(&server)
-            .get(&SecretRef::new("app", None))
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err.message,
-            "the list of secrets in vault app: its next page is not on the vault's host"
-        );
-        assert_eq!(server.reads("app"), 1);
-    }
 
     #[test]
     fn names_follow_key_vaults_rules() {
@@ -458,11 +295,6 @@ mod tests {
         assert!(!is_secret_name("db_password"));
         assert!(!is_secret_name(""));
         assert!(!is_secret_name(&"x".repeat(128)));
-        assert_eq!(
-            secret_name("https://myvault.vault.azure.net/secrets/listsecrettest0").as_deref(),
-            Some("listsecrettest0")
-        );
-        assert_eq!(secret_name("not a url"), None);
     }
 
     #[test]

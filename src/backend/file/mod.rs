@@ -4,7 +4,7 @@
 //! Top-level keys are secret paths as written in placeholders, optionally with `#VERSION`
 //! appended; each value maps keys to values of any YAML type.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
@@ -138,7 +138,11 @@ impl Backend for FileBackend {
         vec![Probe::passed("read", found)]
     }
 
-    async fn get(&self, secret: &SecretRef) -> Result<SecretData, BackendError> {
+    async fn get(
+        &self,
+        secret: &SecretRef,
+        _keys: &BTreeSet<String>,
+    ) -> Result<SecretData, BackendError> {
         let key = match &secret.version {
             Some(version) => format!("{}#{version}", secret.path),
             None => secret.path.clone(),
@@ -168,7 +172,7 @@ mod tests {
         let backend = FileBackend {
             secrets: parse(text).unwrap(),
         };
-        backend.get(&secret(path, version)).await
+        backend.get(&secret(path, version), &["k".to_owned()].into()).await
     }
 
     #[tokio::test]

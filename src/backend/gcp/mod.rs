@@ -10,6 +10,7 @@ mod classify;
 mod doctor;
 mod settings;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -103,7 +104,11 @@ impl Backend for GcpBackend {
     /// <https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.secrets.versions/access>,
     /// <https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.locations.secrets.versions/access>
     /// for a regional name.
-    async fn get(&self, secret: &SecretRef) -> Result<SecretData, BackendError> {
+    async fn get(
+        &self,
+        secret: &SecretRef,
+        _keys: &BTreeSet<String>,
+    ) -> Result<SecretData, BackendError> {
         let name = SecretName::parse(&secret.path)?;
         let version = secret.version.as_deref().unwrap_or(LATEST);
         if !is_segment(version) {

@@ -214,7 +214,7 @@ impl IbmBackend {
     async fn read(
         &self,
         secret: &SecretRef,
-        keys: Option<&BTreeSet<String>>,
+        keys: &BTreeSet<String>,
     ) -> Result<SecretData, BackendError> {
         let path = IbmPath::parse(&secret.path)?;
         let group = self.group_id(&path, secret).await?;
@@ -236,17 +236,11 @@ impl IbmBackend {
             return self.data(kind, name, id, version, &secret.to_string()).await;
         }
         // A name the group does not hold is a missing key, as in AVP.
-        let wanted: Vec<(String, String)> = match keys {
-            Some(keys) => keys
-                .iter()
-                .filter_map(|name| listing.get_key_value(name))
-                .map(|(name, id)| (name.clone(), id.clone()))
-                .collect(),
-            None => listing
-                .iter()
-                .map(|(name, id)| (name.clone(), id.clone()))
-                .collect(),
-        };
+        let wanted: Vec<(String, String)> = keys
+            .iter()
+            .filter_map(|name| listing.get_key_value(name))
+            .map(|(name, id)| (name.clone(), id.clone()))
+            .collect();
         let mut results: Vec<(String, Result<SecretData, BackendError>)> =
             futures::stream::iter(wanted)
                 .map(|(name, id)| async move {
@@ -307,16 +301,13 @@ impl Backend for IbmBackend {
         self.token().await.map(|_| ())
     }
 
-    async fn get(&self, secret: &SecretRef) -> Result<SecretData, BackendError> {
-        self.read(secret, None).await
-    }
-
-    async fn get_keys(
+    /// In the group form only the secrets the manifests name are read (AVP read them all).
+    async fn get(
         &self,
         secret: &SecretRef,
         keys: &BTreeSet<String>,
     ) -> Result<SecretData, BackendError> {
-        self.read(secret, Some(keys)).await
+        self.read(secret, keys).await
     }
 
     async fn diagnose(&self) -> Vec<Probe> {

@@ -108,7 +108,11 @@ impl Backend for KubernetesBackend {
     }
 
     /// The decoded `data` of the Secret; a version is ignored, as in AVP.
-    async fn get(&self, secret: &SecretRef) -> Result<SecretData, BackendError> {
+    async fn get(
+        &self,
+        secret: &SecretRef,
+        _keys: &BTreeSet<String>,
+    ) -> Result<SecretData, BackendError> {
         let (namespace, name) = crate::settings_secret::parse(&secret.path);
         let client = self.client().await?;
         let (allowed, rule) = self.allowed(client);

@@ -9,7 +9,7 @@ mod connect;
 mod doctor;
 mod settings;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -206,7 +206,11 @@ fn fields(item: Item, path: &str) -> SecretData {
 
 #[async_trait]
 impl Backend for OnePasswordBackend {
-    async fn get(&self, secret: &SecretRef) -> Result<SecretData, BackendError> {
+    async fn get(
+        &self,
+        secret: &SecretRef,
+        _keys: &BTreeSet<String>,
+    ) -> Result<SecretData, BackendError> {
         let path = excerpt(&secret.path);
         let (vault, item) = parse_path(&secret.path)?;
         if secret.version.is_some() {

@@ -5,6 +5,7 @@
 //! decrypted once per run (the resolver reads each path once), files on blocking threads, so
 //! several decrypt at once.
 
+use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
@@ -73,7 +74,11 @@ impl Backend for SopsBackend {
         }]
     }
 
-    async fn get(&self, secret: &SecretRef) -> Result<SecretData, BackendError> {
+    async fn get(
+        &self,
+        secret: &SecretRef,
+        _keys: &BTreeSet<String>,
+    ) -> Result<SecretData, BackendError> {
         if let Some(version) = &secret.version {
             return Err(BackendError::new(
                 ErrorKind::InvalidConfig,

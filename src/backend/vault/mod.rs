@@ -11,7 +11,7 @@ mod settings;
 mod token_cache;
 mod transport;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -131,7 +131,11 @@ impl Backend for VaultBackend {
         self.log_in().await
     }
 
-    async fn get(&self, secret: &SecretRef) -> Result<SecretData, BackendError> {
+    async fn get(
+        &self,
+        secret: &SecretRef,
+        _keys: &BTreeSet<String>,
+    ) -> Result<SecretData, BackendError> {
         self.read(secret).await
     }
 
