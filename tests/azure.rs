@@ -15,7 +15,7 @@ use support::azure::{
     IDENTITY_PATH, TENANT, TOKEN_HEADER,
 };
 use support::http::Reply;
-use support::output::{assert_failure, assert_output, stderr, stdout};
+use support::output::{assert_output, stderr, stdout};
 use support::run::Run;
 
 const VERBOSE: &str = "--verbose-sensitive-output";
@@ -45,13 +45,8 @@ fn generate(env: &[(String, String)], input: &str) -> Output {
     out
 }
 
-/// The `error: ` lines of a failed run.
 fn errors(out: &Output) -> Vec<String> {
-    let err = assert_failure(out, &[VALUE_MARK]);
-    err.lines()
-        .filter(|l| l.starts_with("error: "))
-        .map(str::to_owned)
-        .collect()
+    support::output::error_lines(out, &[VALUE_MARK])
 }
 
 /// A server with vault `app`: `user`, `password` (two versions) and `disabled-one`; returns

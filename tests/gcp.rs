@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::gcp::{self, GcpServer};
-use support::output::{assert_failure, assert_output, stderr, stdout};
+use support::output::{assert_output, stderr, stdout};
 use support::run::Run;
 
 const VERBOSE: &str = "--verbose-sensitive-output";
@@ -87,13 +87,8 @@ fn assert_no_leak(text: &str) {
     }
 }
 
-/// The `error: ` lines of a failed run.
 fn errors(out: &Output) -> Vec<String> {
-    let err = assert_failure(out, &[]);
-    err.lines()
-        .filter(|l| l.starts_with("error: "))
-        .map(str::to_owned)
-        .collect()
+    support::output::error_lines(out, &[])
 }
 
 const SECRET: &str = "kind: Secret\nmetadata:\n  name: s\nstringData:\n  x: ";

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::ibm::{API_KEY, CR_TOKEN, IbmServer, NO_ACCESS_KEY, PROFILE_ID, PROFILE_NAME};
-use support::output::{assert_failure, assert_output, stderr, stdout};
+use support::output::{assert_output, stderr, stdout};
 use support::run::Run;
 
 const VERBOSE: &str = "--verbose-sensitive-output";
@@ -63,13 +63,8 @@ fn run(server: &IbmServer, changes: &[(&str, &str)], input: &str) -> Output {
     out
 }
 
-/// The error lines of a failed run.
 fn errors(out: &Output) -> Vec<String> {
-    assert_failure(out, LEAKS)
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .map(str::to_owned)
-        .collect()
+    support::output::error_lines(out, LEAKS)
 }
 
 const SECRET: &str = "kind: Secret\nmetadata:\n  name: s\nstringData:\n  x: ";

@@ -130,13 +130,8 @@ fn secret(entries: &[(&str, &str)]) -> String {
     text
 }
 
-/// The error lines of a failed run.
 fn errors(out: &Output) -> Vec<String> {
-    let err = assert_failure(out, LEAKS);
-    err.lines()
-        .filter(|l| l.starts_with("error: "))
-        .map(str::to_owned)
-        .collect()
+    support::output::error_lines(out, LEAKS)
 }
 
 /// The one error line of reading `placeholder` alone.

@@ -61,13 +61,8 @@ impl Setup {
     }
 }
 
-/// The error lines of a failed run (verbose runs also print debug lines).
 fn errors(out: &Output) -> Vec<String> {
-    let err = assert_failure(out, LEAKS);
-    err.lines()
-        .filter(|l| l.starts_with("error: "))
-        .map(str::to_owned)
-        .collect()
+    support::output::error_lines(out, LEAKS)
 }
 
 fn vault() -> VaultServer {

@@ -26,3 +26,13 @@ pub fn assert_failure(out: &Output, secrets: &[&str]) -> String {
     }
     err
 }
+
+/// The `error: ` lines of a failed run (verbose runs also print debug lines), after
+/// [`assert_failure`].
+pub fn error_lines(out: &Output, secrets: &[&str]) -> Vec<String> {
+    assert_failure(out, secrets)
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .map(str::to_owned)
+        .collect()
+}
