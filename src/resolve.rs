@@ -363,6 +363,18 @@ mod tests {
             .collect()
     }
 
+    /// Fetches the one secret `a`, retrying up to twice.
+    async fn fetch_a(backend: &Profiled) -> ProfileFetch {
+        fetch_all(
+            backend,
+            vec![secret("a")],
+            &wanted(&[secret("a")]),
+            policy(1),
+        )
+        .await
+        .unwrap()
+    }
+
     fn policy(max_concurrency: usize) -> Policy {
         Policy {
             max_concurrency,
@@ -442,14 +454,7 @@ mod tests {
         let backend = selected(Flaky {
             failures: Mutex::new(vec![ErrorKind::Transient, ErrorKind::Transient]),
         });
-        let resolved = fetch_all(
-            &backend,
-            vec![secret("a")],
-            &wanted(&[secret("a")]),
-            policy(1),
-        )
-        .await
-        .unwrap();
+        let resolved = fetch_a(&backend).await;
         assert_eq!(resolved.requests, 3);
         assert!(resolved.secrets[&secret("a")].is_ok());
     }
@@ -459,14 +464,7 @@ mod tests {
         let backend = selected(Flaky {
             failures: Mutex::new(vec![ErrorKind::Transient; 3]),
         });
-        let resolved = fetch_all(
-            &backend,
-            vec![secret("a")],
-            &wanted(&[secret("a")]),
-            policy(1),
-        )
-        .await
-        .unwrap();
+        let resolved = fetch_a(&backend).await;
         assert_eq!(resolved.requests, 3);
         let Err(Unfetched::Failed(err)) = &resolved.secrets[&secret("a")] else {
             panic!("the read must fail");
@@ -480,14 +478,7 @@ mod tests {
             let backend = selected(Flaky {
                 failures: Mutex::new(vec![kind]),
             });
-            let resolved = fetch_all(
-                &backend,
-                vec![secret("a")],
-                &wanted(&[secret("a")]),
-                policy(1),
-            )
-            .await
-            .unwrap();
+            let resolved = fetch_a(&backend).await;
             assert_eq!(resolved.requests, 1);
         }
     }
