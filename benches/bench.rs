@@ -37,18 +37,31 @@ fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Usage {
     run_at(dir, args, env, None)
 }
 
-#[expect(
-    clippy::zombie_processes,
-    reason = "the child is reaped by wait4, which also reads its usage"
-)]
+/// Runs `EXE` through the [`spawn`] trampoline, which measures it.
 fn run_at(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Usage {
-    let started = Instant::now();
-    let mut child = Command::new(EXE)
-        .current_dir(dir)
+    measured(EXE, dir, args, env, stdin)
+}
+
+/// Runs `program` with `args` and `env` (on top of a cleared environment) in `dir`, measured by a
+/// fresh copy of this bench process (`--spawn`): a child's peak memory (`ru_maxrss`) starts from
+/// its parent's at fork, and this process holds the large inputs.
+fn measured(
+    program: &str,
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&[u8]>,
+) -> Usage {
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .arg("--spawn")
+        .arg(report.path())
+        .arg(dir)
+        .arg(program)
+        .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .envs(env.iter().copied())
-        .args(args)
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -57,7 +70,7 @@ fn run_at(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("run secretsubst");
+        .expect("run the bench's trampoline");
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().unwrap();
         let input = input.to_vec();
@@ -73,16 +86,45 @@ fn run_at(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>)
         let mut text = String::new();
         std::io::Read::read_to_string(&mut stderr, &mut text).map(|_| text)
     });
-    let (status, usage) = wait4(child.id());
-    let wall = started.elapsed();
+    assert!(child.wait().unwrap().success(), "the trampoline failed");
+    let figures: Vec<u64> = std::fs::read_to_string(report.path())
+        .unwrap()
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
     Usage {
-        wall,
-        cpu: usage.0,
-        max_rss_bytes: usage.1,
+        wall: Duration::from_nanos(figures[1]),
+        cpu: Duration::from_nanos(figures[2]),
+        max_rss_bytes: figures[3],
         stdout: out.join().unwrap().unwrap(),
         stderr: err.join().unwrap().unwrap(),
-        success: status == 0,
+        success: figures[0] == 0,
     }
+}
+
+/// The trampoline: `--spawn REPORT DIR PROGRAM ARGS…` runs PROGRAM with this process's stdio and
+/// environment and writes `status wall-ns cpu-ns peak-bytes` to REPORT.
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is reaped by wait4, which also reads its usage"
+)]
+fn spawn(args: &[String]) {
+    let [report, dir, program, rest @ ..] = args else {
+        panic!("--spawn REPORT DIR PROGRAM ARGS…");
+    };
+    let started = Instant::now();
+    let child = Command::new(program)
+        .current_dir(dir)
+        .args(rest)
+        .spawn()
+        .expect("run the measured program");
+    let (status, (cpu, peak)) = wait4(child.id());
+    let wall = started.elapsed();
+    std::fs::write(
+        report,
+        format!("{status} {} {} {peak}", wall.as_nanos(), cpu.as_nanos()),
+    )
+    .unwrap();
 }
 
 /// Waits for `pid`; its exit status, CPU time (user + system) and peak resident memory.
@@ -454,11 +496,7 @@ fn w3(rows: &mut Vec<Row>, dir: &Path) {
     );
     let truth = median(
         (0..runs)
-            .map(|_| {
-                let started = Instant::now();
-                Command::new("/bin/true").status().unwrap();
-                started.elapsed()
-            })
+            .map(|_| measured("/bin/true", Path::new("."), &[], &[], None).wall)
             .collect(),
     );
     rows.push(row(
@@ -641,6 +679,10 @@ fn w5(rows: &mut Vec<Row>, dir: &Path) {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "--spawn") {
+        return spawn(&args[1..]);
+    }
     // `cargo bench -- w1 w3` runs only those workloads; `cargo bench` passes `--bench` itself.
     let only: Vec<String> = std::env::args()
         .skip(1)

@@ -7,6 +7,7 @@ use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Output;
+use std::time::Duration;
 
 use serde_json::json;
 use support::output::{assert_failure, assert_output, stderr};
@@ -100,6 +101,83 @@ fn kv1_mounts_are_detected_and_read_verbatim() {
     let out = generate(&server, home.path(), &token_env(), &input, &[]);
     assert_output(&out, &expected("kv1-s3cr3t"));
     assert_eq!(server.count("GET", "/v1/kv/app"), 1);
+}
+
+#[test]
+fn a_data_path_is_read_beside_its_mount_detection() {
+    let server = app_server().latency(Duration::from_millis(300)).start();
+    let home = tempfile::tempdir().unwrap();
+    let out = generate(&server, home.path(), &token_env(), SECRET_DOC, &[]);
+    assert_output(&out, &expected("new-s3cr3t"));
+    assert_eq!(server.count("GET", "/v1/sys/internal/ui/mounts/"), 1);
+    assert_eq!(server.count("GET", "/v1/secret/data/app"), 1);
+    assert_eq!(
+        server.max_in_flight(),
+        2,
+        "the read waited for the detection"
+    );
+}
+
+#[test]
+fn paths_without_a_data_segment_wait_for_their_mount_detection() {
+    let server = VaultServer::builder()
+        .kv1("kv")
+        .put("kv/app", json!({"password": "kv1-s3cr3t"}))
+        .kv2("secret")
+        .put("secret/app", json!({"password": "kv2-s3cr3t"}))
+        .token(ROOT, Policy::Root)
+        .latency(Duration::from_millis(100))
+        .start();
+    let home = tempfile::tempdir().unwrap();
+    let input = "kind: Secret\nmetadata:\n  name: db\nstringData:\n  a: <path:kv/app#password>\n  b: <path:secret/app#password>\n";
+    let out = generate(&server, home.path(), &token_env(), input, &[]);
+    assert_output(
+        &out,
+        &input
+            .replace("<path:kv/app#password>", "kv1-s3cr3t")
+            .replace("<path:secret/app#password>", "kv2-s3cr3t"),
+    );
+    let reads: Vec<String> = server
+        .requests()
+        .into_iter()
+        .filter(|r| !r.path.contains("/ui/mounts/"))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(reads.len(), 2, "{reads:?}");
+    assert!(reads.contains(&"/v1/kv/app".to_owned()), "{reads:?}");
+    assert!(
+        reads.contains(&"/v1/secret/data/app".to_owned()),
+        "{reads:?}"
+    );
+    assert_eq!(
+        server.max_in_flight(),
+        2,
+        "two detections, then two reads: no GET before a path's engine is known"
+    );
+}
+
+#[test]
+fn a_pinned_version_on_a_kv1_data_path_is_read_again_without_the_version() {
+    let server = VaultServer::builder()
+        .kv1("kv")
+        .put("kv/data/app", json!({"password": "kv1-s3cr3t"}))
+        .token(ROOT, Policy::Root)
+        .start();
+    let home = tempfile::tempdir().unwrap();
+    let input = SECRET_DOC.replace("secret/data/app#password", "kv/data/app#password#3");
+    let out = generate(&server, home.path(), &token_env(), &input, &[]);
+    assert_output(
+        &out,
+        &input.replace("<path:kv/data/app#password#3>", "kv1-s3cr3t"),
+    );
+    let queries: Vec<Option<String>> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/kv/data/app")
+        .map(|r| r.query)
+        .collect();
+    assert_eq!(queries.len(), 2, "{queries:?}");
+    assert!(queries.contains(&None), "the KV v1 read has no version");
 }
 
 #[test]

@@ -146,6 +146,11 @@ impl VaultServer {
         self.lock().requests.clear();
     }
 
+    /// The most requests this server was answering at one time.
+    pub fn max_in_flight(&self) -> usize {
+        self.lock().max_in_flight
+    }
+
     /// The next `n` requests (any path) fail with `status` and Vault's error body for it
     /// (429: rate limit quota exceeded, 500: internal error, 503: Vault is sealed, ...), with a
     /// `Retry-After: <seconds>` header when given.
@@ -586,11 +591,18 @@ async fn respond(
             }
             _ => None,
         };
+        st.in_flight += 1;
+        st.max_in_flight = st.max_in_flight.max(st.in_flight);
         (st.latency, injected)
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    shared
+        .state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .in_flight -= 1;
 
     let reply = match injected {
         Some(reply) => reply,

@@ -49,7 +49,7 @@ pub struct Mount {
 
 /// `GET /v1/<path>[?version=N]`: a KV read by its API path, as AVP reads.
 /// <https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2#read-secret-version>
-#[derive(Debug, Endpoint)]
+#[derive(Debug, PartialEq, Eq, Endpoint)]
 #[endpoint(path = "{self.path}", response = "serde_json::Value")]
 struct ReadPath {
     #[endpoint(skip)]
@@ -66,6 +66,16 @@ struct ReadMount {
     path: String,
 }
 
+impl ReadPath {
+    /// How errors name this read.
+    fn what(&self) -> String {
+        match &self.version {
+            Some(v) => format!("{} (version {v})", self.path),
+            None => self.path.clone(),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct MountInfo {
     path: String,
@@ -77,6 +87,11 @@ struct MountInfo {
 impl VaultBackend {
     /// Reads one secret: its mount's KV version (configured, annotated or detected), then the
     /// KV read by API path.
+    ///
+    /// A path written `MOUNT/data/…` reads the same API path on either KV version, so while its
+    /// mount is still being detected that read is sent at once, beside the detection: one round
+    /// trip instead of two. No other path is read before detection, since a GET on another
+    /// engine (`database/creds/…`) is not harmless.
     pub async fn read(&self, secret: &SecretRef) -> Result<SecretData, BackendError> {
         let path = secret.path.trim_start_matches('/');
         if path.is_empty() {
@@ -89,9 +104,25 @@ impl VaultBackend {
         let namespace = secret
             .option(NAMESPACE)
             .or(self.settings.namespace.as_deref());
-        let mount = match secret.option(KV_VERSION).and_then(KvVersion::parse) {
-            Some(kv) => assumed_mount(path, kv),
-            None => self.kv_of(namespace, path).await?,
+        let known = match secret.option(KV_VERSION).and_then(KvVersion::parse) {
+            Some(kv) => Some(assumed_mount(path, kv)),
+            None => self.known_mount(namespace, path).await,
+        };
+        let (mount, early) = match known {
+            Some(mount) => (mount, None),
+            None if path.split('/').nth(1) == Some("data") => {
+                let guess = ReadPath {
+                    path: path.to_owned(),
+                    version: secret.version.clone(),
+                };
+                let what = guess.what();
+                let (mount, early) = futures::join!(
+                    self.kv_of(namespace, path),
+                    self.with_token(namespace, &what, &guess)
+                );
+                (mount?, Some((guess, early)))
+            }
+            None => (self.kv_of(namespace, path).await?, None),
         };
         if let Some(reason) = &mount.not_kv {
             return Err(BackendError::new(ErrorKind::InvalidConfig, reason.clone()));
@@ -99,34 +130,31 @@ impl VaultBackend {
         let kv = mount.kv;
         let api = api_path(kv, &mount.path, path);
         self.check_path(&api)?;
-        let version = match kv {
-            KvVersion::V2 => secret.version.clone(),
-            KvVersion::V1 => None,
-        };
-        let what = match &version {
-            Some(v) => format!("{api} (version {v})"),
-            None => api.clone(),
-        };
         let endpoint = ReadPath {
-            path: api.clone(),
-            version: version.clone(),
+            path: api,
+            version: match kv {
+                KvVersion::V2 => secret.version.clone(),
+                KvVersion::V1 => None,
+            },
         };
-        let body = self
-            .with_token(namespace, &what, &endpoint)
-            .await
-            .map_err(|mut e| {
-                if e.kind == ErrorKind::NotFound && mount.guessed {
-                    let (other, number) = match kv {
-                        KvVersion::V1 => ("KV v2", 2),
-                        KvVersion::V2 => ("KV v1", 1),
-                    };
-                    e.message.push_str(&format!(
-                        " (if {} is a {other} mount, set AVP_KV_VERSION or the avp.kubernetes.io/kv-version annotation to {number})",
-                        mount.path
-                    ));
-                }
-                e
-            })?;
+        let what = endpoint.what();
+        let body = match early {
+            Some((guess, early)) if guess == endpoint => early,
+            _ => self.with_token(namespace, &what, &endpoint).await,
+        };
+        let body = body.map_err(|mut e| {
+            if e.kind == ErrorKind::NotFound && mount.guessed {
+                let (other, number) = match kv {
+                    KvVersion::V1 => ("KV v2", 2),
+                    KvVersion::V2 => ("KV v1", 1),
+                };
+                e.message.push_str(&format!(
+                    " (if {} is a {other} mount, set AVP_KV_VERSION or the avp.kubernetes.io/kv-version annotation to {number})",
+                    mount.path
+                ));
+            }
+            e
+        })?;
         // Numbers keep their digits (serde_json's arbitrary precision): a 23-digit Vault value
         // is printed as it was stored.
         let data = serde_json::from_slice::<serde_json::Value>(&body)
@@ -155,6 +183,22 @@ impl VaultBackend {
         }
         // A mount deeper than its first segment (`team/kv/`) that this path is not under.
         self.detected(namespace, path, path).await
+    }
+
+    /// The mount of `path` when no request is needed to know it: configured, or detected
+    /// earlier in this run.
+    async fn known_mount(&self, namespace: Option<&str>, path: &str) -> Option<Mount> {
+        if let Some(kv) = self.settings.kv_version {
+            return Some(assumed_mount(path, kv));
+        }
+        let first = path.split('/').next().unwrap_or(path);
+        let key = (namespace.map(str::to_owned), first.to_owned());
+        let mounts = self.mounts.lock().await;
+        mounts
+            .get(&key)
+            .and_then(|cell| cell.get())
+            .filter(|mount| path.starts_with(&mount.path))
+            .cloned()
     }
 
     async fn detected(

@@ -31,6 +31,9 @@ pub struct State {
     pub requests: Vec<Request>,
     pub fail: Option<Fail>,
     pub latency: Duration,
+    /// Requests being answered now, and the most there ever were at once.
+    pub in_flight: usize,
+    pub max_in_flight: usize,
     pub deny_ui_mounts: bool,
     /// Failed logins per (auth mount accessor, alias name), for Vault's user lockout.
     pub failed_logins: HashMap<(String, String), (u32, SystemTime)>,
@@ -281,6 +284,8 @@ impl State {
             requests: Vec::new(),
             fail: None,
             latency: Duration::ZERO,
+            in_flight: 0,
+            max_in_flight: 0,
             deny_ui_mounts: false,
             failed_logins: HashMap::new(),
             cluster_id: uuid(),
