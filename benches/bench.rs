@@ -268,7 +268,41 @@ fn w1(rows: &mut Vec<Row>) {
             1.0,
         ));
     }
+    w1_concurrency(rows, &input, &base);
     w1_profiles(rows, &home);
+}
+
+/// W1 token at several `AVP_MAX_CONCURRENCY` bounds, to size the default by measurement.
+fn w1_concurrency(rows: &mut Vec<Row>, input: &str, base: &[(&str, &str)]) {
+    for bound in ["16", "32", "64", "128", "256"] {
+        let env: Vec<_> = base
+            .iter()
+            .copied()
+            .chain([
+                ("AVP_AUTH_TYPE", "token"),
+                ("VAULT_TOKEN", "w1-root"),
+                ("AVP_MAX_CONCURRENCY", bound),
+            ])
+            .collect();
+        let walls = (0..5)
+            .map(|_| {
+                let usage = run(
+                    &["generate", "-", "--disable-token-cache"],
+                    &env,
+                    Some(input.as_bytes()),
+                );
+                assert!(usage.success, "W1 at {bound} failed: {}", usage.stderr);
+                usage.wall
+            })
+            .collect();
+        rows.push(Row {
+            figure: format!("W1 token, AVP_MAX_CONCURRENCY={bound}: wall time"),
+            measured: format!("{:.3} s", median(walls).as_secs_f64()),
+            target: "report".into(),
+            ratio: "-".into(),
+            ok: true,
+        });
+    }
 }
 
 /// W1 over five Vault profiles (one server each) of 20 paths each, named by prefix in a `-c`

@@ -361,7 +361,7 @@ fn a_default_profile_without_a_type_beside_named_ones_is_unused_not_failed() {
     let text = stdout(&out);
     assert_shows(
         &out,
-        "profile default (no AVP_TYPE)\n  AVP_MAX_CONCURRENCY  32                         default\n  AVP_MAX_RETRIES      VAULT_MAX_RETRIES, else 2  default\n  backend  unused  AVP_TYPE is not set: only placeholders with a profile prefix or in annotated manifests resolve\n",
+        "profile default (no AVP_TYPE)\n  AVP_MAX_CONCURRENCY  128                        default\n  AVP_MAX_RETRIES      VAULT_MAX_RETRIES, else 2  default\n  backend  unused  AVP_TYPE is not set: only placeholders with a profile prefix or in annotated manifests resolve\n",
     );
     assert!(
         text.ends_with("\n2 profiles: 1 ok, 0 failed, 1 unused\n"),

@@ -691,7 +691,7 @@ fn doctor_checks_the_server_and_the_token() {
         lines[profile..],
         [
             "profile default (1passwordconnect)",
-            "AVP_MAX_CONCURRENCY 32 default",
+            "AVP_MAX_CONCURRENCY 128 default",
             "AVP_MAX_RETRIES VAULT_MAX_RETRIES, else 2 default",
             "AVP_TYPE 1passwordconnect env",
             "OP_CONNECT_HOST http://CONNECT env",

@@ -26,7 +26,7 @@ const ARGOCD_ENV_PREFIX: &str = "ARGOCD_ENV";
 /// Stripped from the name to form the key when present.
 const ARGOCD_ENV_KEY_PREFIX: &str = "ARGOCD_ENV_";
 /// Bounds concurrent backend requests when `AVP_MAX_CONCURRENCY` is unset.
-const DEFAULT_MAX_CONCURRENCY: usize = 32;
+const DEFAULT_MAX_CONCURRENCY: usize = 128;
 /// Matches the Vault SDK's default for `VAULT_MAX_RETRIES` (3 attempts).
 const DEFAULT_MAX_RETRIES: u32 = 2;
 /// More would only queue requests behind one connection pool.
@@ -208,7 +208,7 @@ pub const RUN_SETTINGS: &[SettingKey] = &[
 /// The settings every profile reads, whatever its backend.
 pub const PROFILE_SETTINGS: &[SettingKey] = &[
     SettingKey::plain("AVP_TYPE"),
-    SettingKey::defaults_to("AVP_MAX_CONCURRENCY", "32"),
+    SettingKey::defaults_to("AVP_MAX_CONCURRENCY", "128"),
     SettingKey::defaults_to("AVP_MAX_RETRIES", "VAULT_MAX_RETRIES, else 2"),
     SettingKey::plain("VAULT_MAX_RETRIES"),
 ];

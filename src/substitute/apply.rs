@@ -12,7 +12,7 @@ use crate::error::{Cause, Diagnostic, excerpt};
 use crate::manifest::Output;
 use crate::manifest::rewrite::{self, Edit, NewValue};
 use crate::manifest::scalar::{PlainType, yaml11_type};
-use crate::manifest::tree::Style;
+use crate::manifest::tree::{Style, Tree};
 use crate::placeholder::Target;
 use crate::secret::{SecretData, SecretRef};
 use crate::value::Value;
@@ -44,8 +44,8 @@ pub fn apply<'f>(
     fetched: &Fetched,
 ) -> Result<Vec<Vec<Output<'f>>>, Vec<Diagnostic>> {
     let mut errors = std::mem::take(&mut plan.errors);
-    for doc in &plan.docs {
-        if let Some(text) = rewrite_document(doc, fetched, &mut errors) {
+    for doc in std::mem::take(&mut plan.docs) {
+        if let Some(text) = rewrite_document(&doc, fetched, &mut errors) {
             plan.outputs[doc.file][doc.chunk] = Output::Replace(text.into());
         }
     }
@@ -72,7 +72,11 @@ fn rewrite_document(
     if errors.len() > first_error || edits.is_empty() {
         return None;
     }
-    match rewrite::rewrite(doc.body, &doc.tree, &edits) {
+    let rewritten = match Tree::parse(doc.body) {
+        Ok(Some(tree)) => rewrite::rewrite(doc.body, &tree, &edits),
+        _ => Err("internal error: a document no longer parses; please report this".to_owned()),
+    };
+    match rewritten {
         Ok(text) => Some(text),
         Err(e) => {
             errors.push(Diag {

@@ -89,8 +89,8 @@ impl Place {
 struct DocPlan<'f> {
     file: usize,
     chunk: usize,
-    /// Kept only for documents with placeholders, so memory stays near the input's size.
-    tree: Tree,
+    /// The document's text; its tree is built again to rewrite it, so that memory holds one
+    /// tree at a time, not one per document with placeholders.
     body: &'f str,
     place: Place,
     typed: bool,
@@ -344,7 +344,6 @@ impl<'f> Plan<'f> {
         self.docs.push(DocPlan {
             file,
             chunk,
-            tree,
             body,
             typed,
             remove_missing,
