@@ -584,7 +584,7 @@ mod tests {
         let config = Config::from_settings(Settings::default()).unwrap();
         assert_eq!(config.profiles.default_profile().backend_type, "");
         assert!(config.path_validation.is_none());
-        assert_eq!(limits(&Settings::default()).unwrap(), (32, 2));
+        assert_eq!(limits(&Settings::default()).unwrap(), (128, 2));
     }
 
     #[test]

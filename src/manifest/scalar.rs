@@ -5,7 +5,8 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+// regex-lite, for start-up time: see the placeholder patterns.
+use regex_lite::Regex;
 
 /// The type a plain scalar resolves to under YAML 1.1, as go-yaml v2 resolves it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -54,8 +54,8 @@ impl<'f> Walker<'_, 'f, '_> {
             .tag
             .as_deref()
             .filter(|t| *t != "tag:yaml.org,2002:str");
-        if (tag.is_none() && !is_string(scalar))
-            || ((tag.is_some() || !self.secret_kind) && !scalar.value.contains('<'))
+        if ((tag.is_some() || !self.secret_kind) && !scalar.value.contains('<'))
+            || (tag.is_none() && !is_string(scalar))
         {
             return;
         }
