@@ -8,6 +8,7 @@ pub mod check;
 mod walk;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use regex::Regex;
 
@@ -54,10 +55,11 @@ struct Diag {
 /// A document's place in the input, which every diagnostic about it names.
 #[derive(Clone)]
 struct Place {
-    file: String,
+    /// Shared by the file's documents: every document with placeholders keeps its place.
+    file: Arc<str>,
     document: usize,
-    kind: Option<String>,
-    name: Option<String>,
+    kind: Option<Box<str>>,
+    name: Option<Box<str>>,
 }
 
 impl Place {
@@ -68,10 +70,10 @@ impl Place {
         cause: Cause,
     ) -> Diagnostic {
         Diagnostic {
-            file: Some(self.file.clone()),
+            file: Some(self.file.to_string()),
             document: Some(self.document),
-            kind: self.kind.clone(),
-            name: self.name.clone(),
+            kind: self.kind.as_deref().map(str::to_owned),
+            name: self.name.as_deref().map(str::to_owned),
             field: field.map(str::to_owned),
             placeholder: placeholder.map(str::to_owned),
             in_base64: false,
@@ -149,6 +151,7 @@ pub fn collect<'f>(files: &[File<'f>], rules: &Rules<'_>) -> Plan<'f> {
         placeholders: 0,
     };
     for (file_index, file) in files.iter().enumerate() {
+        let name: Arc<str> = file.name.into();
         let mut outputs = Vec::with_capacity(file.split.chunks.len());
         let mut index = 0;
         for (chunk_index, chunk) in file.split.chunks.iter().enumerate() {
@@ -158,7 +161,7 @@ pub fn collect<'f>(files: &[File<'f>], rules: &Rules<'_>) -> Plan<'f> {
                 index += 1;
             }
             let place = Place {
-                file: file.name.to_owned(),
+                file: Arc::clone(&name),
                 document: index,
                 kind: None,
                 name: None,
@@ -247,10 +250,8 @@ impl<'f> Plan<'f> {
                 .and_then(|m| tree.get(m, key))
                 .and_then(string_value)
         };
-        place.kind = Some(kind.to_owned());
-        place.name = name("name")
-            .or_else(|| name("generateName"))
-            .map(str::to_owned);
+        place.kind = Some(kind.into());
+        place.name = name("name").or_else(|| name("generateName")).map(Into::into);
         let annotations = Annotations::read(&tree, metadata, || place.label());
         if annotations.is_set(annotations::IGNORE) {
             return Output::Keep;
