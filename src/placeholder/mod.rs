@@ -19,9 +19,8 @@ static GENERIC: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?mU)<(.*)>").expect("valid regex"));
 
 /// AVP's inline pattern; it may span lines.
-static INLINE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?mU)<path:([^#]+)#([^#]+)(?:#([^#]+))?>").expect("valid regex")
-});
+static INLINE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?mU)<path:([^#]+)#([^#]+)(?:#([^#]+))?>").expect("valid regex"));
 
 /// Splits a placeholder's text into path, key and version. Unanchored, as in AVP, so
 /// `mypath:a#b` is path `a`, key `b`.

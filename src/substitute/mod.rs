@@ -251,7 +251,9 @@ impl<'f> Plan<'f> {
                 .and_then(string_value)
         };
         place.kind = Some(kind.into());
-        place.name = name("name").or_else(|| name("generateName")).map(Into::into);
+        place.name = name("name")
+            .or_else(|| name("generateName"))
+            .map(Into::into);
         let annotations = Annotations::read(&tree, metadata, || place.label());
         if annotations.is_set(annotations::IGNORE) {
             return Output::Keep;
