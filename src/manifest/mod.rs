@@ -5,6 +5,7 @@ pub mod input;
 pub mod pipeline;
 pub mod rewrite;
 pub mod scalar;
+pub mod scan;
 #[cfg(feature = "sops")]
 pub mod sops;
 pub mod split;

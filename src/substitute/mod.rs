@@ -15,6 +15,7 @@ use regex::Regex;
 use crate::config::Profiles;
 use crate::error::{Cause, Diagnostic, excerpt};
 use crate::manifest::scalar::{PlainType, yaml11_type};
+use crate::manifest::scan;
 use crate::manifest::tree::{Node, Style, Tree};
 use crate::manifest::{File, Output};
 use crate::placeholder::{Mode, Placeholder};
@@ -156,6 +157,14 @@ pub fn collect<'f>(files: &[File<'f>], rules: &Rules<'_>) -> Plan<'f> {
         let mut index = 0;
         for (chunk_index, chunk) in file.split.chunks.iter().enumerate() {
             let at = (file_index, chunk_index);
+            // Counted as the full parse would count it, without building its tree.
+            if !file.split.json && scan::untouched_manifest(chunk.body) {
+                index += 1;
+                plan.documents += 1;
+                plan.manifests += 1;
+                outputs.push(Output::Keep);
+                continue;
+            }
             let parsed = file.parse(chunk);
             if !matches!(parsed, Ok(None)) {
                 index += 1;
