@@ -977,6 +977,7 @@ spec:
         assert!(rejects("kind: A\nm:\n  x: |\n      a\n    b: 1\n"));
         assert!(rejects("kind: A\nm:\n  x: |\n  not a key\n"));
         assert!(rejects("kind: A\nx: |4\n  a\n"));
+        assert!(rejects("kind: A\nx: |\n  a\n# ends it\n  b: 1\n"));
         assert!(accepts("kind: A\nm:\n  x: |\n  y: 1\n"));
         assert!(accepts("kind: A\nx: |\n  a\n # between\ny: 1\n"));
     }
@@ -1228,27 +1229,29 @@ spec:
             i += 1;
         }
         let split = split::split(&stream).unwrap();
-        let started = Instant::now();
-        let accepted = split
-            .chunks
-            .iter()
-            .filter(|c| untouched_manifest(c.body))
-            .count();
-        let seconds = started.elapsed().as_secs_f64();
-        assert_eq!(accepted, split.chunks.len());
+        // The best of five runs: the machine may be busy with other work.
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let started = Instant::now();
+            let accepted = split
+                .chunks
+                .iter()
+                .filter(|c| untouched_manifest(c.body))
+                .count();
+            best = best.min(started.elapsed().as_secs_f64());
+            assert_eq!(accepted, split.chunks.len());
+        }
+        let mb = stream.len() as f64 / 1e6;
         println!(
-            "scanned {} documents, {:.1} MB, at {:.0} MB/s",
-            accepted,
-            stream.len() as f64 / 1e6,
-            stream.len() as f64 / 1e6 / seconds
+            "scanned {} documents, {mb:.1} MB, at {:.0} MB/s",
+            split.chunks.len(),
+            mb / best
         );
         let started = Instant::now();
         for chunk in &split.chunks[..split.chunks.len() / 10] {
             Tree::parse(chunk.body).unwrap();
         }
-        println!(
-            "Tree::parse: {:.0} MB/s",
-            stream.len() as f64 / 10.0 / 1e6 / started.elapsed().as_secs_f64()
-        );
+        let parse = mb / 10.0 / started.elapsed().as_secs_f64();
+        println!("Tree::parse: {parse:.0} MB/s");
     }
 }
