@@ -17,10 +17,8 @@ static STOPPING: AtomicBool = AtomicBool::new(false);
 /// Starts the thread that handles the signals; before it, they end the process by default.
 pub fn install() -> std::io::Result<()> {
     let mut signals = Signals::new([SIGTERM, SIGINT])?;
-    // The thread only waits and prints one line: a small stack is less to map at every start.
     std::thread::Builder::new()
         .name("signals".to_owned())
-        .stack_size(64 * 1024)
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
                 STOPPING.store(true, Ordering::SeqCst);
