@@ -1040,29 +1040,6 @@ spec:
         assert!(rejects("kind: A\nl:\n- x: - a\n"));
     }
 
-    #[test]
-    fn the_engine_counts_untouched_documents_as_it_counts_parsed_ones() {
-        use crate::config::{Profiles, Settings};
-        use crate::manifest::input::Source;
-        use crate::substitute::{Rules, collect};
-        let profiles = Profiles::new(Settings::default(), Default::default()).unwrap();
-        let source = Source {
-            name: "m.yaml".into(),
-            text: format!("{DEPLOYMENT}---\nname: chart\n---\n# empty\n---\n{SERVICE}"),
-        };
-        let files = vec![crate::manifest::split(&source).unwrap()];
-        let plan = collect(
-            &files,
-            &Rules {
-                path_validation: None,
-                profiles: &profiles,
-                mask: false,
-            },
-        );
-        assert_eq!((plan.documents, plan.manifests), (3, 2));
-        assert!(!plan.has_errors());
-    }
-
     /// Characters that matter to YAML, and some that do not.
     const MUTANTS: &[u8] = b" :-#'\"[]{},|>\n&*!%@?\\aZ09 ";
 

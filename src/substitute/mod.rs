@@ -392,21 +392,26 @@ mod tests {
     use crate::value::Value;
 
     /// Runs collect and apply over one file, with `secrets` as the fetched data.
-    fn run(text: &str, secrets: serde_json::Value) -> Result<String, Vec<String>> {
+    /// The plan of `files` with the default settings.
+    fn plan<'f>(files: &[File<'f>]) -> Plan<'f> {
         let profiles = Profiles::new(Settings::default(), Default::default()).unwrap();
-        let source = Source {
-            name: "m.yaml".into(),
-            text: text.into(),
-        };
-        let files = vec![manifest::split(&source).unwrap()];
-        let plan = collect(
-            &files,
+        collect(
+            files,
             &Rules {
                 path_validation: None,
                 profiles: &profiles,
                 mask: false,
             },
-        );
+        )
+    }
+
+    fn run(text: &str, secrets: serde_json::Value) -> Result<String, Vec<String>> {
+        let source = Source {
+            name: "m.yaml".into(),
+            text: text.into(),
+        };
+        let files = vec![manifest::split(&source).unwrap()];
+        let plan = plan(&files);
         let serde_json::Value::Object(paths) = secrets else {
             panic!()
         };
@@ -439,6 +444,20 @@ mod tests {
         let mut out = Vec::new();
         manifest::write(&mut out, &files, &outputs).unwrap();
         Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn documents_left_untouched_without_a_tree_are_counted_as_parsed_ones() {
+        let untouched = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n";
+        assert!(crate::manifest::scan::untouched_manifest(untouched));
+        let source = Source {
+            name: "m.yaml".into(),
+            text: format!("{untouched}---\nname: chart\n---\n# empty\n---\n{untouched}"),
+        };
+        let files = vec![manifest::split(&source).unwrap()];
+        let plan = plan(&files);
+        assert_eq!((plan.documents, plan.manifests), (3, 2));
+        assert!(!plan.has_errors());
     }
 
     fn app() -> serde_json::Value {
