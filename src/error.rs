@@ -215,7 +215,12 @@ static URL_CREDENTIALS: LazyLock<Regex> =
 /// One printable line: user-info in URLs redacted, control and bidirectional-override
 /// characters escaped, and the line cut at [`MAX_LINE`] characters.
 pub fn sanitize(line: &str) -> String {
-    let line = URL_CREDENTIALS.replace_all(line, "$1[redacted]@");
+    // Most lines hold no URL, and then the pattern need not even be compiled (W3 start-up).
+    let line = if line.contains("://") {
+        URL_CREDENTIALS.replace_all(line, "$1[redacted]@")
+    } else {
+        std::borrow::Cow::Borrowed(line)
+    };
     let mut out = String::with_capacity(line.len().min(MAX_LINE + 64));
     for (count, c) in line.chars().enumerate() {
         if count == MAX_LINE {

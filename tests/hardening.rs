@@ -401,6 +401,34 @@ fn sigterm_ends_the_run_at_once_naming_what_it_waited_for() {
 }
 
 #[test]
+fn a_signal_while_stdout_is_not_read_names_its_reader() {
+    let env = Env::new();
+    let doc = format!(
+        "kind: A\nx: <path:app#user>\npad: {}\n",
+        "p".repeat(1 << 20)
+    );
+    let path = env.write("big.yaml", &doc);
+    let (mut cmd, _home) = env.command(&["generate", &path], &[]).command();
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The output is sixteen times a pipe's buffer: the run blocks on it until the signal.
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "error: interrupted by SIGTERM while waiting for the reader of stdout\n"
+    );
+    // What the pipe took before the signal; the rest never comes.
+    assert!(out.stdout.len() < doc.len(), "{}", out.stdout.len());
+}
+
+#[test]
 fn errors_of_every_file_are_reported_even_when_one_does_not_parse() {
     let env = Env::new();
     env.write("app/a.yaml", "kind: A\n---foo\n");

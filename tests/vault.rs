@@ -816,6 +816,37 @@ fn a_stuck_vault_ends_the_run_at_the_deadline_naming_what_it_waited_for() {
 }
 
 #[test]
+fn a_signal_during_a_stuck_read_names_the_read() {
+    let server = app_server().start();
+    server.set_latency(Duration::from_secs(120));
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("secret.yaml");
+    std::fs::write(&input, SECRET_DOC).unwrap();
+    let (mut cmd, _home) = Run::new(["generate".as_ref(), input.as_os_str()])
+        .env("AVP_TYPE", "vault")
+        .env("VAULT_ADDR", server.addr())
+        .envs(&[
+            ("AVP_AUTH_TYPE", "token"),
+            ("VAULT_TOKEN", ROOT),
+            ("AVP_KV_VERSION", "2"),
+        ])
+        .command();
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        assert_failure(&out, &[ROOT, "s3cr3t"]),
+        "error: interrupted by SIGTERM while waiting for vault: read of secret/data/app\n"
+    );
+}
+
+#[test]
 fn a_token_or_namespace_with_a_final_line_break_works_and_one_inside_is_an_error() {
     let server = app_server().start();
     let home = tempfile::tempdir().unwrap();

@@ -9,7 +9,10 @@ use libfuzzer_sys::fuzz_target;
 use secretsubst::sops::{self, Identities};
 
 static IDENTITIES: LazyLock<Identities> = LazyLock::new(|| {
-    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/sops/keys/test.agekey");
+    let key = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/sops/keys/test.agekey"
+    );
     Identities::load(&|name| (name == "SOPS_AGE_KEY_FILE").then(|| key.to_owned()))
         .expect("the test identity loads")
 });
