@@ -8,7 +8,7 @@ mod support;
 use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::output::{assert_failure, assert_output, stderr, stdout};
 use support::run::Run;
@@ -377,20 +377,10 @@ fn sigterm_ends_the_run_at_once_naming_what_it_waited_for() {
     for (signal, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
         let marker = env.path(&format!("child-of-{name}"));
         let script = format!("(sleep 2; touch '{}') & sleep 30", marker.display());
-        let (mut cmd, _home) = env
+        let (out, took) = env
             .command(&["generate", "--", "sh", "-c", &script], &[])
-            .command();
-        let child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(500));
-        let started = Instant::now();
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(child.id() as i32, signal) };
-        let out = child.wait_with_output().unwrap();
-        assert!(started.elapsed() < Duration::from_secs(10));
+            .interrupted(signal, Duration::from_millis(500));
+        assert!(took < Duration::from_secs(10));
         assert_eq!(
             one_error_line(&out),
             format!("error: interrupted by {name} while waiting for `sh -c {script}`\n")
@@ -408,17 +398,10 @@ fn a_signal_while_stdout_is_not_read_names_its_reader() {
         "p".repeat(1 << 20)
     );
     let path = env.write("big.yaml", &doc);
-    let (mut cmd, _home) = env.command(&["generate", &path], &[]).command();
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // The output is sixteen times a pipe's buffer: the run blocks on it until the signal.
-    std::thread::sleep(Duration::from_millis(1500));
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let out = child.wait_with_output().unwrap();
+    let (out, _) = env
+        .command(&["generate", &path], &[])
+        .interrupted(libc::SIGTERM, Duration::from_millis(1500));
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),

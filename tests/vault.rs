@@ -822,7 +822,7 @@ fn a_signal_during_a_stuck_read_names_the_read() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("secret.yaml");
     std::fs::write(&input, SECRET_DOC).unwrap();
-    let (mut cmd, _home) = Run::new(["generate".as_ref(), input.as_os_str()])
+    let (out, _) = Run::new(["generate".as_ref(), input.as_os_str()])
         .env("AVP_TYPE", "vault")
         .env("VAULT_ADDR", server.addr())
         .envs(&[
@@ -830,16 +830,7 @@ fn a_signal_during_a_stuck_read_names_the_read() {
             ("VAULT_TOKEN", ROOT),
             ("AVP_KV_VERSION", "2"),
         ])
-        .command();
-    let child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1000));
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let out = child.wait_with_output().unwrap();
+        .interrupted(libc::SIGTERM, Duration::from_secs(1));
     assert_eq!(
         assert_failure(&out, &[ROOT, "s3cr3t"]),
         "error: interrupted by SIGTERM while waiting for vault: read of secret/data/app\n"

@@ -6,6 +6,7 @@ use std::ffi::OsStr;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub const CRATE_ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -92,6 +93,26 @@ impl Run {
     /// default `HOME` lives as long as the returned guard.
     pub fn command(self) -> (Command, Option<tempfile::TempDir>) {
         (self.cmd, self._home)
+    }
+
+    /// Starts the run without input, sends it `signal` after `delay`, and collects its output
+    /// and how long it took to end after the signal.
+    pub fn interrupted(mut self, signal: i32, delay: Duration) -> (Output, Duration) {
+        let child = self
+            .cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start secretsubst");
+        std::thread::sleep(delay);
+        let signalled = Instant::now();
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let out = child
+            .wait_with_output()
+            .expect("secretsubst did not finish");
+        (out, signalled.elapsed())
     }
 
     /// Runs to the end. Stdin is written from another thread, so that a child writing before it
