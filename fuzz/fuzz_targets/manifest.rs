@@ -31,7 +31,8 @@ fuzz_target!(|text: &str| {
 });
 
 /// Panics unless `parsed` is a mapping whose kind is the plain, non-Secret scalar written on the
-/// text's `kind:` line: an untouched document's only line at the first column that starts so.
+/// text's `kind: ` line: an untouched document's only line at the first column whose key is
+/// `kind` (`kind:x:` is another key).
 fn assert_untouched(body: &str, parsed: &Result<Option<Tree>, String>) {
     let Ok(Some(tree)) = parsed else {
         panic!("untouched, but the parser says {parsed:?}: {body:?}");
@@ -39,7 +40,7 @@ fn assert_untouched(body: &str, parsed: &Result<Option<Tree>, String>) {
     assert!(matches!(tree.root, Node::Map(_)), "{body:?}");
     let written = body
         .lines()
-        .find_map(|line| line.strip_prefix("kind:"))
+        .find_map(|line| line.strip_prefix("kind: "))
         .and_then(|value| value.split_whitespace().next());
     let kind = tree.get(&tree.root, "kind").and_then(Node::as_scalar);
     assert!(

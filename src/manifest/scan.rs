@@ -720,6 +720,13 @@ spec:
     }
 
     #[test]
+    fn a_root_key_that_starts_with_kind_and_a_colon_is_another_key() {
+        let text = "kind:x:\n  a: 1\nkind:y: 2\nkind: A\n";
+        assert_eq!(kind(text), Some("A"));
+        assert!(accepts(text));
+    }
+
+    #[test]
     fn quoted_keys_are_accepted_below_the_root() {
         assert!(accepts(
             "kind: A\nm:\n  \"a: b\": 1\n  'c''d': 2\n  \"\\u00e9\": 3\nl:\n- \"k\": v\n  'j': w\n"
