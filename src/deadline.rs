@@ -48,11 +48,20 @@ impl Deadline {
     }
 
     /// Runs `future` to completion on a new single-threaded runtime, or gives up at the deadline
-    /// naming what was still pending (`fallback` when nothing registered a wait).
-    pub fn block_on<F: Future>(&self, fallback: &str, future: F) -> anyhow::Result<F::Output> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+    /// naming what was still pending (`fallback` when nothing registered a wait). Without
+    /// `network` the runtime has no I/O driver (its epoll, event fd and signal pipe), which a run
+    /// reading only local files would set up for nothing.
+    pub fn block_on<F: Future>(
+        &self,
+        fallback: &str,
+        network: bool,
+        future: F,
+    ) -> anyhow::Result<F::Output> {
+        let mut builder = tokio::runtime::Builder::new_current_thread();
+        if network {
+            builder.enable_io();
+        }
+        let runtime = builder.enable_time().build()?;
         let remaining = self.remaining();
         // The timer is created inside the runtime (tokio's timers need its clock), and the waits
         // are read while the future still holds them.
@@ -77,7 +86,7 @@ mod tests {
     fn a_future_past_the_deadline_names_what_it_waited_for() {
         let deadline = Deadline::from_timeout(Duration::from_millis(200), true);
         let err = deadline
-            .block_on("the test", async {
+            .block_on("the test", false, async {
                 let _waiting = wait::on("the test's sleep");
                 tokio::time::sleep(Duration::from_secs(30)).await;
             })
@@ -95,7 +104,7 @@ mod tests {
     #[test]
     fn a_future_within_the_deadline_gives_its_output() {
         let deadline = Deadline::from_timeout(DEFAULT_TIMEOUT, false);
-        assert_eq!(deadline.block_on("x", async { 7 }).unwrap(), 7);
+        assert_eq!(deadline.block_on("x", false, async { 7 }).unwrap(), 7);
         assert!(
             deadline
                 .exceeded("x")

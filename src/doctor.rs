@@ -251,8 +251,10 @@ fn check_profiles(
     let remaining = deadline
         .remaining()
         .saturating_sub(std::time::Duration::from_millis(100));
+    let network = built.iter().flatten().any(|backend| backend.uses_network());
     let checked = deadline.block_on(
         "the backends' checks",
+        network,
         futures::future::join_all(built.into_iter().map(|built| async move {
             match built {
                 Err(probe) => vec![probe],

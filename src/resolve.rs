@@ -71,8 +71,10 @@ pub fn resolve(config: &Config, wanted: &Wanted) -> anyhow::Result<Resolved> {
         [(one, _, _)] => format!("the {} backend", one.origin),
         _ => "the backends".to_owned(),
     };
+    let network = built.iter().any(|(p, _, _)| p.backend.uses_network());
     let fetched = config.deadline.block_on(
         &fallback,
+        network,
         futures::future::join_all(built.iter().map(|(profiled, refs, policy)| async move {
             (
                 fetch_all(profiled, refs.clone(), wanted, *policy).await,

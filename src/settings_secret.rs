@@ -29,7 +29,7 @@ pub fn read(spec: &str, deadline: &Deadline) -> anyhow::Result<Layer> {
     let (namespace, name) = parse(spec);
     let what = format!("Secret {namespace}/{name}");
     let waiting = format!("{what} from the Kubernetes API");
-    let data = deadline.block_on(&waiting, async {
+    let data = deadline.block_on(&waiting, true, async {
         let _waiting = wait::on(waiting.clone());
         let client = crate::kubernetes::client(true)
             .await

@@ -47,6 +47,12 @@ pub trait Backend: Send + Sync {
         }
     }
 
+    /// Whether it talks to a server; those that read only local files say not, so that a run
+    /// using only them starts no network machinery.
+    fn uses_network(&self) -> bool {
+        true
+    }
+
     /// `doctor`'s checks, in order, up to the first that fails: what a person needs to see to
     /// tell a wrong address from a refused login. The default is the login.
     async fn diagnose(&self) -> Vec<Probe> {

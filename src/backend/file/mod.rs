@@ -130,6 +130,10 @@ fn number(n: &serde_yaml::Number) -> anyhow::Result<serde_json::Number> {
 
 #[async_trait]
 impl Backend for FileBackend {
+    fn uses_network(&self) -> bool {
+        false
+    }
+
     async fn diagnose(&self) -> Vec<Probe> {
         let found = match self.secrets.len() {
             1 => "the values file holds 1 secret".to_owned(),

@@ -67,6 +67,10 @@ struct SopsBackend {
 
 #[async_trait]
 impl Backend for SopsBackend {
+    fn uses_network(&self) -> bool {
+        false
+    }
+
     async fn diagnose(&self) -> Vec<Probe> {
         vec![match self.settings.identities.summary() {
             Ok(found) => Probe::passed("identities", found),
