@@ -525,9 +525,8 @@ fn w3(rows: &mut Vec<Row>, dir: &Path) {
     // Alternating runs, so that load from other work on the machine weighs on both medians alike.
     let (ours, truth): (Vec<_>, Vec<_>) = (0..200)
         .map(|_| {
-            let ours = run(&["generate", file.to_str().unwrap()], &env, None).wall;
             (
-                ours,
+                run(&["generate", file.to_str().unwrap()], &env, None).wall,
                 measured("/bin/true", Path::new("."), &[], &[], None).wall,
             )
         })

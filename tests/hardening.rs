@@ -43,6 +43,17 @@ impl Env {
         self.dir.path().join(name)
     }
 
+    /// A one-placeholder document whose output is sixteen times a pipe's buffer, written to
+    /// `big.yaml`: its text and path.
+    fn bigger_than_a_pipe(&self) -> (String, String) {
+        let doc = format!(
+            "kind: A\nx: <path:app#user>\npad: {}\n",
+            "p".repeat(1 << 20)
+        );
+        let path = self.write("big.yaml", &doc);
+        (doc, path)
+    }
+
     fn write(&self, name: &str, text: &str) -> String {
         let path = self.path(name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -326,11 +337,7 @@ fn a_broken_link_in_the_app_directory_is_an_error() {
 #[test]
 fn a_reader_that_closes_stdout_early_makes_the_run_fail() {
     let env = Env::new();
-    let doc = format!(
-        "kind: A\nx: <path:app#user>\npad: {}\n",
-        "p".repeat(1 << 20)
-    );
-    let path = env.write("big.yaml", &doc);
+    let (_, path) = env.bigger_than_a_pipe();
     let (mut cmd, _home) = env.command(&["generate", &path], &[]).command();
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -393,12 +400,8 @@ fn sigterm_ends_the_run_at_once_naming_what_it_waited_for() {
 #[test]
 fn a_signal_while_stdout_is_not_read_names_its_reader() {
     let env = Env::new();
-    let doc = format!(
-        "kind: A\nx: <path:app#user>\npad: {}\n",
-        "p".repeat(1 << 20)
-    );
-    let path = env.write("big.yaml", &doc);
-    // The output is sixteen times a pipe's buffer: the run blocks on it until the signal.
+    let (doc, path) = env.bigger_than_a_pipe();
+    // The run blocks on the full pipe until the signal.
     let (out, _) = env
         .command(&["generate", &path], &[])
         .interrupted(libc::SIGTERM, Duration::from_millis(1500));
